@@ -1,0 +1,848 @@
+"""A limit order book in integer ticks and lots: numba kernels over preallocated arrays.
+
+State lives in five arrays (no jitclass, so every kernel is cached on disk):
+
+- ``orders[slot, O_*]``: the order pool. A slot holds a resting limit order or a waiting stop.
+  Free slots form a linked list through ``O_NEXT``. An order id is ``seq << 32 | slot`` with a
+  per-book sequence number, so ids are unique, increase with time, and find their slot in O(1).
+- ``levels[side, tick - base, L_*]``: a dense price ladder; each level is a FIFO list of slots.
+  Side index 0 holds bids, 1 holds asks.
+- ``owner[account, W_*]``: per account, the head of its list of orders and the lots and value
+  (ticks x lots) it has resting on each side, which the exchange turns into order margin.
+- ``stops[h, i, 0:2]``: four trigger heaps (sell/buy x last/mark) of (key, order id).
+- ``meta[M_*]``: best prices, counters and heap sizes.
+
+Fills are appended to a structured array (``FILL_DTYPE``) that the caller drains.
+Matching follows price-time priority; fills print at the resting order's price. Self-trade
+prevention cancels the resting order of the taker's own account and goes on matching.
+
+Kernels never grow arrays: they first check capacity and, when short, return a ``NEED_*``
+code without touching the state; ``OrderBook`` grows the array and calls again.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from sim.codes import (
+    BUY,
+    FLAG_STOP,
+    IOC,
+    LIMIT,
+    MARKET,
+    NEED_FILL_CAPACITY,
+    NEED_LADDER,
+    NEED_ORDER_CAPACITY,
+    NEED_STOP_CAPACITY,
+    OK,
+    POST_ONLY,
+    REJECT_BAD_KIND,
+    REJECT_BAD_PRICE,
+    REJECT_BAD_QTY,
+    REJECT_BAD_SIDE,
+    REJECT_BAD_TRIGGER,
+    REJECT_POST_ONLY_WOULD_CROSS,
+    REJECT_UNKNOWN_ACCOUNT,
+    REJECT_UNKNOWN_ORDER,
+    SELL,
+    STOP_MARKET,
+    TRIGGER_LAST,
+    TRIGGER_MARK,
+    Status,
+)
+from sim.heap import heap_pop, heap_push
+
+FILL_DTYPE = np.dtype(
+    [
+        ("price", np.int64),
+        ("qty", np.int64),
+        ("maker_order", np.int64),
+        ("maker_account", np.int64),
+        ("taker_order", np.int64),
+        ("taker_account", np.int64),
+        ("taker_side", np.int64),
+        ("flags", np.int64),
+    ]
+)
+
+# orders columns
+O_ID = 0
+O_PRICE = 1  # limit price, or stop price for a stop
+O_QTY = 2  # remaining lots
+O_SIDE = 3
+O_ACCOUNT = 4
+O_NEXT = 5  # next in level FIFO (or in the free list)
+O_PREV = 6
+O_OWNER_NEXT = 7
+O_OWNER_PREV = 8
+O_IS_STOP = 9
+O_TRIGGER = 10
+O_REDUCE_ONLY = 11
+N_ORDER_FIELDS = 12
+
+# levels last axis
+L_HEAD = 0
+L_TAIL = 1
+L_QTY = 2
+
+# owner columns
+W_HEAD = 0
+W_BUY_LOTS = 1
+W_BUY_VALUE = 2
+W_SELL_LOTS = 3
+W_SELL_VALUE = 4
+N_OWNER_FIELDS = 5
+
+# meta entries
+M_BASE_TICK = 0
+M_BEST_BID = 1
+M_BEST_ASK = 2
+M_N_BIDS = 3  # resting bid orders
+M_N_ASKS = 4
+M_FREE_HEAD = 5
+M_NEXT_SEQ = 6
+M_N_FILLS = 7
+M_LAST_PRICE = 8
+M_VOLUME = 9  # lots traded since the book opened
+M_MESSAGES = 10  # order-entry and cancel requests accepted
+M_STOP_SIZES = 11  # four heap sizes: 11..14
+M_N_STOPS = 15
+N_META = 16
+
+NO_PRICE = -1
+NIL = -1
+SLOT_BITS = 32
+SLOT_MASK = (1 << SLOT_BITS) - 1
+MARKET_BUY_LIMIT = np.iinfo(np.int64).max // 4
+
+
+@njit(cache=True, inline="always")
+def _side_index(side):
+    return 0 if side == BUY else 1
+
+
+@njit(cache=True, inline="always")
+def stop_heap_index(side, trigger):
+    """Return the heap of a stop: 0 sell/last, 1 buy/last, 2 sell/mark, 3 buy/mark."""
+    return (0 if side == SELL else 1) + 2 * trigger
+
+
+@njit(cache=True)
+def order_slot(orders, order_id):
+    """Return the pool slot holding ``order_id``, or -1 if it is not live."""
+    if order_id <= 0:
+        return NIL
+    slot = order_id & SLOT_MASK
+    if slot >= orders.shape[0] or orders[slot, O_ID] != order_id:
+        return NIL
+    return slot
+
+
+# ---------------------------------------------------------------- pool and lists
+
+
+@njit(cache=True)
+def _alloc_slot(orders, meta, account, side, qty, price):
+    slot = meta[M_FREE_HEAD]
+    meta[M_FREE_HEAD] = orders[slot, O_NEXT]
+    seq = meta[M_NEXT_SEQ]
+    meta[M_NEXT_SEQ] = seq + 1
+    orders[slot, O_ID] = (seq << SLOT_BITS) | slot
+    orders[slot, O_PRICE] = price
+    orders[slot, O_QTY] = qty
+    orders[slot, O_SIDE] = side
+    orders[slot, O_ACCOUNT] = account
+    orders[slot, O_NEXT] = NIL
+    orders[slot, O_PREV] = NIL
+    orders[slot, O_IS_STOP] = 0
+    orders[slot, O_TRIGGER] = TRIGGER_LAST
+    orders[slot, O_REDUCE_ONLY] = 0
+    return slot
+
+
+@njit(cache=True)
+def _new_taker_id(orders, meta):
+    """Return a fresh id for an order that never rests (slot bits all ones)."""
+    seq = meta[M_NEXT_SEQ]
+    meta[M_NEXT_SEQ] = seq + 1
+    return (seq << SLOT_BITS) | SLOT_MASK
+
+
+@njit(cache=True)
+def _free_slot(orders, meta, slot):
+    orders[slot, O_ID] = NIL
+    orders[slot, O_QTY] = 0
+    orders[slot, O_NEXT] = meta[M_FREE_HEAD]
+    meta[M_FREE_HEAD] = slot
+
+
+@njit(cache=True)
+def _owner_link(orders, owner, slot):
+    account = orders[slot, O_ACCOUNT]
+    head = owner[account, W_HEAD]
+    orders[slot, O_OWNER_PREV] = NIL
+    orders[slot, O_OWNER_NEXT] = head
+    if head != NIL:
+        orders[head, O_OWNER_PREV] = slot
+    owner[account, W_HEAD] = slot
+
+
+@njit(cache=True)
+def _owner_unlink(orders, owner, slot):
+    account = orders[slot, O_ACCOUNT]
+    prev = orders[slot, O_OWNER_PREV]
+    nxt = orders[slot, O_OWNER_NEXT]
+    if prev == NIL:
+        owner[account, W_HEAD] = nxt
+    else:
+        orders[prev, O_OWNER_NEXT] = nxt
+    if nxt != NIL:
+        orders[nxt, O_OWNER_PREV] = prev
+
+
+@njit(cache=True, inline="always")
+def _owner_resting_change(owner, account, side, qty, price):
+    if side == BUY:
+        owner[account, W_BUY_LOTS] += qty
+        owner[account, W_BUY_VALUE] += qty * price
+    else:
+        owner[account, W_SELL_LOTS] += qty
+        owner[account, W_SELL_VALUE] += qty * price
+
+
+@njit(cache=True)
+def _level_append(orders, levels, meta, owner, slot):
+    """Queue a resting order at the back of its level and update best price and totals."""
+    side = orders[slot, O_SIDE]
+    price = orders[slot, O_PRICE]
+    qty = orders[slot, O_QTY]
+    s = _side_index(side)
+    idx = price - meta[M_BASE_TICK]
+    tail = levels[s, idx, L_TAIL]
+    orders[slot, O_PREV] = tail
+    orders[slot, O_NEXT] = NIL
+    if tail == NIL:
+        levels[s, idx, L_HEAD] = slot
+    else:
+        orders[tail, O_NEXT] = slot
+    levels[s, idx, L_TAIL] = slot
+    levels[s, idx, L_QTY] += qty
+    _owner_link(orders, owner, slot)
+    _owner_resting_change(owner, orders[slot, O_ACCOUNT], side, qty, price)
+    if side == BUY:
+        meta[M_N_BIDS] += 1
+        if meta[M_BEST_BID] == NO_PRICE or price > meta[M_BEST_BID]:
+            meta[M_BEST_BID] = price
+    else:
+        meta[M_N_ASKS] += 1
+        if meta[M_BEST_ASK] == NO_PRICE or price < meta[M_BEST_ASK]:
+            meta[M_BEST_ASK] = price
+
+
+@njit(cache=True)
+def _advance_best(levels, meta, side):
+    """Move the best price of ``side`` off an emptied level to the next non-empty one."""
+    base = meta[M_BASE_TICK]
+    n_levels = levels.shape[1]
+    if side == BUY:
+        if meta[M_N_BIDS] == 0:
+            meta[M_BEST_BID] = NO_PRICE
+            return
+        idx = meta[M_BEST_BID] - base
+        while idx >= 0 and levels[0, idx, L_HEAD] == NIL:
+            idx -= 1
+        meta[M_BEST_BID] = idx + base
+    else:
+        if meta[M_N_ASKS] == 0:
+            meta[M_BEST_ASK] = NO_PRICE
+            return
+        idx = meta[M_BEST_ASK] - base
+        while idx < n_levels and levels[1, idx, L_HEAD] == NIL:
+            idx += 1
+        meta[M_BEST_ASK] = idx + base
+
+
+@njit(cache=True)
+def _level_remove(orders, levels, meta, owner, slot):
+    """Take a resting order off its level (its remaining qty leaves the level totals)."""
+    side = orders[slot, O_SIDE]
+    price = orders[slot, O_PRICE]
+    qty = orders[slot, O_QTY]
+    s = _side_index(side)
+    idx = price - meta[M_BASE_TICK]
+    prev = orders[slot, O_PREV]
+    nxt = orders[slot, O_NEXT]
+    if prev == NIL:
+        levels[s, idx, L_HEAD] = nxt
+    else:
+        orders[prev, O_NEXT] = nxt
+    if nxt == NIL:
+        levels[s, idx, L_TAIL] = prev
+    else:
+        orders[nxt, O_PREV] = prev
+    levels[s, idx, L_QTY] -= qty
+    _owner_unlink(orders, owner, slot)
+    _owner_resting_change(owner, orders[slot, O_ACCOUNT], side, -qty, price)
+    if side == BUY:
+        meta[M_N_BIDS] -= 1
+        if price == meta[M_BEST_BID] and levels[s, idx, L_HEAD] == NIL:
+            _advance_best(levels, meta, BUY)
+    else:
+        meta[M_N_ASKS] -= 1
+        if price == meta[M_BEST_ASK] and levels[s, idx, L_HEAD] == NIL:
+            _advance_best(levels, meta, SELL)
+
+
+# ---------------------------------------------------------------- matching
+
+
+@njit(cache=True)
+def match(orders, levels, meta, owner, fills, taker_id, account, side, qty, limit_price, flags):
+    """Match a taker order against the opposite side; return the lots filled.
+
+    ``limit_price`` bounds the prices the taker accepts (use 0 for a market sell and
+    ``MARKET_BUY_LIMIT`` for a market buy). The caller has made sure ``fills`` has room for one
+    fill per resting order on the opposite side.
+    """
+    remaining = qty
+    base = meta[M_BASE_TICK]
+    if side == BUY:
+        opp = 1
+        best_key = M_BEST_ASK
+    else:
+        opp = 0
+        best_key = M_BEST_BID
+    while remaining > 0:
+        best = meta[best_key]
+        if best == NO_PRICE:
+            break
+        if side == BUY and best > limit_price:
+            break
+        if side == SELL and best < limit_price:
+            break
+        idx = best - base
+        slot = levels[opp, idx, L_HEAD]
+        while slot != NIL and remaining > 0:
+            nxt = orders[slot, O_NEXT]
+            maker_account = orders[slot, O_ACCOUNT]
+            if maker_account == account:
+                # Self-trade prevention: the resting order of the taker's own account expires.
+                _level_remove(orders, levels, meta, owner, slot)
+                _free_slot(orders, meta, slot)
+                slot = nxt
+                continue
+            resting = orders[slot, O_QTY]
+            traded = resting if resting < remaining else remaining
+            k = meta[M_N_FILLS]
+            meta[M_N_FILLS] = k + 1
+            fills[k].price = best
+            fills[k].qty = traded
+            fills[k].maker_order = orders[slot, O_ID]
+            fills[k].maker_account = maker_account
+            fills[k].taker_order = taker_id
+            fills[k].taker_account = account
+            fills[k].taker_side = side
+            fills[k].flags = flags
+            remaining -= traded
+            meta[M_VOLUME] += traded
+            meta[M_LAST_PRICE] = best
+            if traded == resting:
+                _level_remove(orders, levels, meta, owner, slot)
+                _free_slot(orders, meta, slot)
+            else:
+                orders[slot, O_QTY] = resting - traded
+                levels[opp, idx, L_QTY] -= traded
+                _owner_resting_change(owner, maker_account, -side, -traded, best)
+            slot = nxt
+    return qty - remaining
+
+
+@njit(cache=True)
+def fill_room_needed(meta, side):
+    """Return the most fills one taker order of ``side`` can produce now."""
+    return (meta[M_N_ASKS] if side == BUY else meta[M_N_BIDS]) + 1
+
+
+@njit(cache=True)
+def book_submit(orders, levels, meta, owner, fills, stops, account, side, kind, qty, price,
+                trigger, reduce_only, flags):
+    """Enter an order; return (status, order_id, filled_lots).
+
+    ``price`` is the limit price (LIMIT, IOC, POST_ONLY) or stop price (STOP_MARKET) in ticks;
+    it is ignored for MARKET. ``trigger`` and ``reduce_only`` apply to stops.
+    """
+    if account < 0 or account >= owner.shape[0]:
+        return REJECT_UNKNOWN_ACCOUNT, 0, 0
+    if side != BUY and side != SELL:
+        return REJECT_BAD_SIDE, 0, 0
+    if kind < LIMIT or kind > STOP_MARKET:
+        return REJECT_BAD_KIND, 0, 0
+    if qty <= 0:
+        return REJECT_BAD_QTY, 0, 0
+    if kind != MARKET and price <= 0:
+        return REJECT_BAD_PRICE, 0, 0
+    rests = kind == LIMIT or kind == POST_ONLY or kind == STOP_MARKET
+    if rests and meta[M_FREE_HEAD] == NIL:
+        return NEED_ORDER_CAPACITY, 0, 0
+    if kind == STOP_MARKET:
+        if trigger != TRIGGER_LAST and trigger != TRIGGER_MARK:
+            return REJECT_BAD_TRIGGER, 0, 0
+        h = stop_heap_index(side, trigger)
+        if meta[M_STOP_SIZES + h] >= stops.shape[1]:
+            return NEED_STOP_CAPACITY, 0, 0
+        slot = _alloc_slot(orders, meta, account, side, qty, price)
+        orders[slot, O_IS_STOP] = 1
+        orders[slot, O_TRIGGER] = trigger
+        orders[slot, O_REDUCE_ONLY] = 1 if reduce_only else 0
+        _owner_link(orders, owner, slot)
+        # Sell stops fire when price falls to the stop: the highest stop fires first.
+        key = price if side == SELL else -price
+        oid = orders[slot, O_ID]
+        heap_push(stops[:, :, 0], stops[:, :, 1], meta[M_STOP_SIZES:M_STOP_SIZES + 4], h, key,
+                  oid)
+        meta[M_N_STOPS] += 1
+        meta[M_MESSAGES] += 1
+        return OK, oid, 0
+    if kind == LIMIT or kind == POST_ONLY:
+        idx = price - meta[M_BASE_TICK]
+        if idx < 0 or idx >= levels.shape[1]:
+            return NEED_LADDER, 0, 0
+    if kind == POST_ONLY:
+        if side == BUY and meta[M_BEST_ASK] != NO_PRICE and price >= meta[M_BEST_ASK]:
+            return REJECT_POST_ONLY_WOULD_CROSS, 0, 0
+        if side == SELL and meta[M_BEST_BID] != NO_PRICE and price <= meta[M_BEST_BID]:
+            return REJECT_POST_ONLY_WOULD_CROSS, 0, 0
+    if meta[M_N_FILLS] + fill_room_needed(meta, side) > fills.shape[0]:
+        return NEED_FILL_CAPACITY, 0, 0
+    meta[M_MESSAGES] += 1
+    if kind == MARKET:
+        limit_price = MARKET_BUY_LIMIT if side == BUY else 0
+    else:
+        limit_price = price
+    if rests:
+        slot = _alloc_slot(orders, meta, account, side, qty, price)
+        oid = orders[slot, O_ID]
+    else:
+        slot = NIL
+        oid = _new_taker_id(orders, meta)
+    filled = 0
+    if kind != POST_ONLY:
+        filled = match(orders, levels, meta, owner, fills, oid, account, side, qty, limit_price,
+                       flags)
+    if slot != NIL:
+        if filled < qty:
+            orders[slot, O_QTY] = qty - filled
+            _level_append(orders, levels, meta, owner, slot)
+        else:
+            _free_slot(orders, meta, slot)
+    return OK, oid, filled
+
+
+@njit(cache=True)
+def book_cancel(orders, levels, meta, owner, order_id):
+    """Cancel a resting order or a waiting stop; return a status code."""
+    slot = order_slot(orders, order_id)
+    if slot == NIL:
+        return REJECT_UNKNOWN_ORDER
+    if orders[slot, O_IS_STOP] == 1:
+        # Its heap entry goes stale and is dropped when it reaches the top.
+        _owner_unlink(orders, owner, slot)
+        meta[M_N_STOPS] -= 1
+    else:
+        _level_remove(orders, levels, meta, owner, slot)
+    _free_slot(orders, meta, slot)
+    meta[M_MESSAGES] += 1
+    return OK
+
+
+@njit(cache=True)
+def cancel_account_orders(orders, levels, meta, owner, account):
+    """Cancel every resting order and stop of ``account``; return how many were cancelled."""
+    n = 0
+    slot = owner[account, W_HEAD]
+    while slot != NIL:
+        nxt = orders[slot, O_OWNER_NEXT]
+        book_cancel(orders, levels, meta, owner, orders[slot, O_ID])
+        n += 1
+        slot = nxt
+    return n
+
+
+# ---------------------------------------------------------------- stops
+
+
+@njit(cache=True)
+def stop_peek(orders, meta, stops, h):
+    """Return (key, order_id) of the first live stop in heap h, or (0, -1) if none.
+
+    Stale entries (cancelled or already fired stops) are dropped on the way.
+    """
+    sizes = meta[M_STOP_SIZES:M_STOP_SIZES + 4]
+    keys = stops[:, :, 0]
+    vals = stops[:, :, 1]
+    while sizes[h] > 0:
+        oid = vals[h, 0]
+        if order_slot(orders, oid) != NIL:
+            return keys[h, 0], oid
+        heap_pop(keys, vals, sizes, h)
+    return 0, NIL
+
+
+@njit(cache=True)
+def stop_release(orders, meta, owner, stops, h):
+    """Pop the live stop at the top of heap h; return (order_id, account, side, qty, reduce_only).
+
+    The stop leaves the pool; the caller executes it as a market order under the same id.
+    """
+    key, oid = stop_peek(orders, meta, stops, h)
+    heap_pop(stops[:, :, 0], stops[:, :, 1], meta[M_STOP_SIZES:M_STOP_SIZES + 4], h)
+    slot = order_slot(orders, oid)
+    account = orders[slot, O_ACCOUNT]
+    side = orders[slot, O_SIDE]
+    qty = orders[slot, O_QTY]
+    reduce_only = orders[slot, O_REDUCE_ONLY]
+    _owner_unlink(orders, owner, slot)
+    _free_slot(orders, meta, slot)
+    meta[M_N_STOPS] -= 1
+    return oid, account, side, qty, reduce_only
+
+
+@njit(cache=True)
+def execute_market(orders, levels, meta, owner, fills, order_id, account, side, qty, limit_price,
+                   flags):
+    """Match an order under an existing id (a fired stop, a liquidation); return lots filled.
+
+    ``limit_price`` of 0 (sell) or ``MARKET_BUY_LIMIT`` (buy) makes it a market order. The caller
+    has made sure ``fills`` has room (``fill_room_needed``).
+    """
+    if order_id == NIL:
+        order_id = _new_taker_id(orders, meta)
+    return match(orders, levels, meta, owner, fills, order_id, account, side, qty, limit_price,
+                 flags | 0)
+
+
+# ---------------------------------------------------------------- queries
+
+
+@njit(cache=True)
+def depth(levels, meta, side, n):
+    """Return (prices, qtys) of the first ``n`` non-empty levels of ``side``, best first."""
+    prices = np.empty(n, dtype=np.int64)
+    qtys = np.empty(n, dtype=np.int64)
+    base = meta[M_BASE_TICK]
+    k = 0
+    if side == BUY:
+        if meta[M_BEST_BID] == NO_PRICE:
+            return prices[:0], qtys[:0]
+        idx = meta[M_BEST_BID] - base
+        while idx >= 0 and k < n:
+            if levels[0, idx, L_QTY] > 0:
+                prices[k] = idx + base
+                qtys[k] = levels[0, idx, L_QTY]
+                k += 1
+            idx -= 1
+    else:
+        if meta[M_BEST_ASK] == NO_PRICE:
+            return prices[:0], qtys[:0]
+        idx = meta[M_BEST_ASK] - base
+        while idx < levels.shape[1] and k < n:
+            if levels[1, idx, L_QTY] > 0:
+                prices[k] = idx + base
+                qtys[k] = levels[1, idx, L_QTY]
+                k += 1
+            idx += 1
+    return prices[:k], qtys[:k]
+
+
+@njit(cache=True)
+def depth_to_price(levels, meta, taker_side, target):
+    """Return (lots, value) a taker of ``taker_side`` must take to move the best price to ``target``.
+
+    It is the resting opposite quantity strictly better than ``target`` (value in ticks x lots):
+    once it is taken, the next trade prints at ``target`` or beyond.
+    """
+    base = meta[M_BASE_TICK]
+    lots = 0
+    value = 0
+    if taker_side == BUY:
+        best = meta[M_BEST_ASK]
+        if best == NO_PRICE:
+            return 0, 0
+        stop = min(target - base, levels.shape[1])
+        for idx in range(best - base, stop):
+            q = levels[1, idx, L_QTY]
+            lots += q
+            value += q * (idx + base)
+    else:
+        best = meta[M_BEST_BID]
+        if best == NO_PRICE:
+            return 0, 0
+        stop = max(target - base, -1)
+        for idx in range(best - base, stop, -1):
+            q = levels[0, idx, L_QTY]
+            lots += q
+            value += q * (idx + base)
+    return lots, value
+
+
+@njit(cache=True)
+def impact_price(levels, meta, taker_side, value):
+    """Return the average price (ticks) of taking ``value`` (ticks x lots), or NaN if too thin.
+
+    Binance USDⓈ-M Futures, 'Introduction to Binance Futures Funding Rates': the impact bid
+    (ask) price is the average fill price of a market sell (buy) of the impact margin notional.
+    """
+    base = meta[M_BASE_TICK]
+    lots = 0.0
+    taken = 0.0
+    if taker_side == BUY:
+        best = meta[M_BEST_ASK]
+        if best == NO_PRICE:
+            return np.nan
+        idx = best - base
+        step = 1
+        s = 1
+    else:
+        best = meta[M_BEST_BID]
+        if best == NO_PRICE:
+            return np.nan
+        idx = best - base
+        step = -1
+        s = 0
+    while 0 <= idx < levels.shape[1]:
+        q = levels[s, idx, L_QTY]
+        if q > 0:
+            price = float(idx + base)
+            level_value = q * price
+            if taken + level_value >= value:
+                lots += (value - taken) / price
+                return value / lots
+            taken += level_value
+            lots += q
+        idx += step
+    return np.nan
+
+
+@njit(cache=True)
+def crossed(meta):
+    """Return True if the best bid is at or above the best ask."""
+    bid = meta[M_BEST_BID]
+    ask = meta[M_BEST_ASK]
+    return bid != NO_PRICE and ask != NO_PRICE and bid >= ask
+
+
+# ---------------------------------------------------------------- Python wrapper
+
+
+class OrderResult(NamedTuple):
+    """Outcome of one order entry: status, the order's id, lots filled and its fills."""
+
+    status: Status
+    order_id: int
+    filled: int
+    fills: np.ndarray
+
+
+_NO_FILLS = np.zeros(0, dtype=FILL_DTYPE)
+_NO_FILLS.flags.writeable = False
+
+
+class OrderBook:
+    """One instrument's order book: the arrays above plus growth and a per-order Python API.
+
+    Args:
+        n_accounts: accounts that may trade (ids ``0 .. n_accounts - 1``); see ``add_accounts``.
+        center_tick: the ladder is laid around this price (ticks).
+        n_levels: initial ladder length; it grows when an order lands outside it.
+        order_capacity: initial pool size; it doubles when full.
+    """
+
+    def __init__(self, n_accounts: int, center_tick: int = 1_000_000, n_levels: int = 1 << 16,
+                 order_capacity: int = 1 << 12, fill_capacity: int = 1 << 12,
+                 stop_capacity: int = 1 << 10) -> None:
+        for name, value in (("n_accounts", n_accounts), ("center_tick", center_tick),
+                            ("n_levels", n_levels), ("order_capacity", order_capacity),
+                            ("fill_capacity", fill_capacity), ("stop_capacity", stop_capacity)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.meta = np.zeros(N_META, dtype=np.int64)
+        self.meta[M_BASE_TICK] = max(1, int(center_tick) - int(n_levels) // 2)
+        self.meta[M_BEST_BID] = NO_PRICE
+        self.meta[M_BEST_ASK] = NO_PRICE
+        self.meta[M_NEXT_SEQ] = 1
+        self.meta[M_FREE_HEAD] = NIL
+        self.levels = np.full((2, int(n_levels), 3), NIL, dtype=np.int64)
+        self.levels[:, :, L_QTY] = 0
+        self.orders = np.zeros((0, N_ORDER_FIELDS), dtype=np.int64)
+        self._grow_orders(int(order_capacity))
+        self.owner = np.zeros((0, N_OWNER_FIELDS), dtype=np.int64)
+        self.add_accounts(int(n_accounts))
+        self.fills = np.zeros(int(fill_capacity), dtype=FILL_DTYPE)
+        self.stops = np.zeros((4, int(stop_capacity), 2), dtype=np.int64)
+
+    # -- growth
+
+    def add_accounts(self, n: int) -> None:
+        """Make room for ``n`` more accounts."""
+        extra = np.zeros((n, N_OWNER_FIELDS), dtype=np.int64)
+        extra[:, W_HEAD] = NIL
+        self.owner = np.concatenate([self.owner, extra])
+
+    def _grow_orders(self, new_capacity: int) -> None:
+        old = self.orders.shape[0]
+        grown = np.zeros((new_capacity, N_ORDER_FIELDS), dtype=np.int64)
+        grown[:old] = self.orders
+        grown[old:, O_ID] = NIL
+        # Chain the new slots into the free list, lowest slot first.
+        grown[old:, O_NEXT] = np.arange(old + 1, new_capacity + 1)
+        grown[new_capacity - 1, O_NEXT] = self.meta[M_FREE_HEAD]
+        self.meta[M_FREE_HEAD] = old
+        self.orders = grown
+
+    def _grow_fills(self) -> None:
+        need = int(self.meta[M_N_FILLS]) + int(self.meta[M_N_BIDS] + self.meta[M_N_ASKS]) + 2
+        grown = np.zeros(max(2 * self.fills.shape[0], need), dtype=FILL_DTYPE)
+        grown[: self.fills.shape[0]] = self.fills
+        self.fills = grown
+
+    def _grow_stops(self) -> None:
+        n = self.stops.shape[1]
+        grown = np.zeros((4, 2 * n, 2), dtype=np.int64)
+        grown[:, :n] = self.stops
+        self.stops = grown
+
+    def _grow_ladder(self, price: int) -> None:
+        """Extend the ladder so that ``price`` (ticks) falls inside it."""
+        base = int(self.meta[M_BASE_TICK])
+        n = self.levels.shape[1]
+        lo = min(base, price)
+        hi = max(base + n, price + 1)
+        new_n = max(2 * n, hi - lo)
+        # Keep the old ladder in the middle of the new one where prices allow.
+        new_base = max(1, min(lo, base - (new_n - n) // 2))
+        if new_base + new_n < hi:
+            new_n = hi - new_base
+        grown = np.full((2, new_n, 3), NIL, dtype=np.int64)
+        grown[:, :, L_QTY] = 0
+        grown[:, base - new_base: base - new_base + n] = self.levels
+        self.levels = grown
+        self.meta[M_BASE_TICK] = new_base
+
+    def grow(self, need: int, price: int = 0) -> None:
+        """Grow the array named by a ``NEED_*`` status."""
+        if need == NEED_ORDER_CAPACITY:
+            self._grow_orders(2 * self.orders.shape[0])
+        elif need == NEED_FILL_CAPACITY:
+            self._grow_fills()
+        elif need == NEED_LADDER:
+            self._grow_ladder(price)
+        elif need == NEED_STOP_CAPACITY:
+            self._grow_stops()
+        else:
+            raise ValueError(f"need must be a NEED_* status, got {need!r}")
+
+    # -- orders
+
+    def submit(self, account: int, side: int, kind: int, qty: int, price: int = 0,
+               trigger: int = TRIGGER_LAST, reduce_only: bool = False) -> OrderResult:
+        """Enter an order; return its status, id, lots filled and the fills it made."""
+        if price != int(price):
+            return OrderResult(Status.OFF_GRID, 0, 0, _NO_FILLS)
+        start = int(self.meta[M_N_FILLS])
+        while True:
+            status, oid, filled = book_submit(
+                self.orders, self.levels, self.meta, self.owner, self.fills, self.stops,
+                account, side, kind, qty, int(price), trigger, reduce_only, 0)
+            if status >= 0:
+                break
+            self.grow(status, int(price))
+        n = int(self.meta[M_N_FILLS])
+        fills = self.fills[start:n].copy() if n > start else _NO_FILLS
+        return OrderResult(Status(status), oid, filled, fills)
+
+    def cancel(self, order_id: int) -> Status:
+        """Cancel a resting order or stop by id."""
+        return Status(book_cancel(self.orders, self.levels, self.meta, self.owner, order_id))
+
+    def drain_fills(self) -> np.ndarray:
+        """Return the fills recorded since the last drain and clear the log."""
+        n = int(self.meta[M_N_FILLS])
+        out = self.fills[:n].copy()
+        self.meta[M_N_FILLS] = 0
+        return out
+
+    # -- queries
+
+    def best_bid(self) -> int | None:
+        """Return the best bid in ticks, or None."""
+        p = int(self.meta[M_BEST_BID])
+        return None if p == NO_PRICE else p
+
+    def best_ask(self) -> int | None:
+        """Return the best ask in ticks, or None."""
+        p = int(self.meta[M_BEST_ASK])
+        return None if p == NO_PRICE else p
+
+    def last_price(self) -> int | None:
+        """Return the price of the latest trade in ticks, or None before the first."""
+        p = int(self.meta[M_LAST_PRICE])
+        return None if p == 0 else p
+
+    def depth(self, side: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Return (prices, qtys) of the first ``n`` levels of ``side``, best first."""
+        _check_side(side)
+        return depth(self.levels, self.meta, side, int(n))
+
+    def resting_qty(self, side: int, price: int) -> int:
+        """Return the lots resting on ``side`` at ``price``."""
+        _check_side(side)
+        idx = int(price) - int(self.meta[M_BASE_TICK])
+        if idx < 0 or idx >= self.levels.shape[1]:
+            return 0
+        return int(self.levels[_side_index(side), idx, L_QTY])
+
+    def queue(self, side: int, price: int) -> list[tuple[int, int, int]]:
+        """Return the orders at a level in queue order as (order_id, account, qty)."""
+        _check_side(side)
+        idx = int(price) - int(self.meta[M_BASE_TICK])
+        if idx < 0 or idx >= self.levels.shape[1]:
+            return []
+        out = []
+        slot = int(self.levels[_side_index(side), idx, L_HEAD])
+        while slot != NIL:
+            row = self.orders[slot]
+            out.append((int(row[O_ID]), int(row[O_ACCOUNT]), int(row[O_QTY])))
+            slot = int(row[O_NEXT])
+        return out
+
+    def depth_to_price(self, taker_side: int, target: int) -> tuple[int, int]:
+        """Return (lots, value in ticks x lots) a taker must take to bring the best to ``target``."""
+        _check_side(taker_side)
+        return depth_to_price(self.levels, self.meta, taker_side, int(target))
+
+    def impact_price(self, taker_side: int, value: float) -> float:
+        """Return the average price (ticks) of taking ``value`` ticks x lots; NaN if too thin."""
+        _check_side(taker_side)
+        if not value > 0:
+            raise ValueError(f"value must be > 0, got {value!r}")
+        return impact_price(self.levels, self.meta, taker_side, float(value))
+
+    def open_orders(self, account: int) -> list[int]:
+        """Return the ids of the account's resting orders and stops, newest first."""
+        out = []
+        slot = int(self.owner[account, W_HEAD])
+        while slot != NIL:
+            out.append(int(self.orders[slot, O_ID]))
+            slot = int(self.orders[slot, O_OWNER_NEXT])
+        return out
+
+
+def _check_side(side: int) -> None:
+    if side not in (BUY, SELL):
+        raise ValueError(f"side must be +1 (buy) or -1 (sell), got {side!r}")
+
+
+__all__ = ["FILL_DTYPE", "FLAG_STOP", "OrderBook", "OrderResult", "IOC"]
