@@ -367,6 +367,24 @@ def fill_room_needed(meta, side):
 
 
 @njit(cache=True)
+def validate_order(owner, account, side, kind, qty, price, trigger):
+    """Return OK or the reject code of an order's fields (capacity is not checked here)."""
+    if account < 0 or account >= owner.shape[0]:
+        return REJECT_UNKNOWN_ACCOUNT
+    if side != BUY and side != SELL:
+        return REJECT_BAD_SIDE
+    if kind < LIMIT or kind > STOP_MARKET:
+        return REJECT_BAD_KIND
+    if qty <= 0:
+        return REJECT_BAD_QTY
+    if kind != MARKET and price <= 0:
+        return REJECT_BAD_PRICE
+    if kind == STOP_MARKET and trigger != TRIGGER_LAST and trigger != TRIGGER_MARK:
+        return REJECT_BAD_TRIGGER
+    return OK
+
+
+@njit(cache=True)
 def book_submit(orders, levels, meta, owner, fills, stops, account, side, kind, qty, price,
                 trigger, reduce_only, flags):
     """Enter an order; return (status, order_id, filled_lots).
@@ -374,22 +392,13 @@ def book_submit(orders, levels, meta, owner, fills, stops, account, side, kind, 
     ``price`` is the limit price (LIMIT, IOC, POST_ONLY) or stop price (STOP_MARKET) in ticks;
     it is ignored for MARKET. ``trigger`` and ``reduce_only`` apply to stops.
     """
-    if account < 0 or account >= owner.shape[0]:
-        return REJECT_UNKNOWN_ACCOUNT, 0, 0
-    if side != BUY and side != SELL:
-        return REJECT_BAD_SIDE, 0, 0
-    if kind < LIMIT or kind > STOP_MARKET:
-        return REJECT_BAD_KIND, 0, 0
-    if qty <= 0:
-        return REJECT_BAD_QTY, 0, 0
-    if kind != MARKET and price <= 0:
-        return REJECT_BAD_PRICE, 0, 0
+    status = validate_order(owner, account, side, kind, qty, price, trigger)
+    if status != OK:
+        return status, 0, 0
     rests = kind == LIMIT or kind == POST_ONLY or kind == STOP_MARKET
     if rests and meta[M_FREE_HEAD] == NIL:
         return NEED_ORDER_CAPACITY, 0, 0
     if kind == STOP_MARKET:
-        if trigger != TRIGGER_LAST and trigger != TRIGGER_MARK:
-            return REJECT_BAD_TRIGGER, 0, 0
         h = stop_heap_index(side, trigger)
         if meta[M_STOP_SIZES + h] >= stops.shape[1]:
             return NEED_STOP_CAPACITY, 0, 0
@@ -521,7 +530,7 @@ def execute_market(orders, levels, meta, owner, fills, order_id, account, side, 
     if order_id == NIL:
         order_id = _new_taker_id(orders, meta)
     return match(orders, levels, meta, owner, fills, order_id, account, side, qty, limit_price,
-                 flags | 0)
+                 flags)
 
 
 # ---------------------------------------------------------------- queries
@@ -585,6 +594,31 @@ def depth_to_price(levels, meta, taker_side, target):
             q = levels[0, idx, L_QTY]
             lots += q
             value += q * (idx + base)
+    return lots, value
+
+
+@njit(cache=True)
+def market_value(levels, meta, taker_side, lots_wanted):
+    """Return (lots, value in ticks x lots) a market order of ``lots_wanted`` would take now."""
+    base = meta[M_BASE_TICK]
+    if taker_side == BUY:
+        best = meta[M_BEST_ASK]
+        s = 1
+        step = 1
+    else:
+        best = meta[M_BEST_BID]
+        s = 0
+        step = -1
+    lots = 0
+    value = 0
+    if best == NO_PRICE:
+        return lots, value
+    idx = best - base
+    while 0 <= idx < levels.shape[1] and lots < lots_wanted:
+        q = min(levels[s, idx, L_QTY], lots_wanted - lots)
+        lots += q
+        value += q * (idx + base)
+        idx += step
     return lots, value
 
 

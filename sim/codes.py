@@ -18,6 +18,10 @@ IOC = 2  # immediate or cancel: match up to the limit price, drop the rest
 POST_ONLY = 3  # rest only; rejected if it would take liquidity
 STOP_MARKET = 4  # a market order released when the trigger price crosses the stop price
 
+# Margin modes of an account.
+ISOLATED_MARGIN = 0
+CROSS_MARGIN = 1
+
 # Which price a stop order (or the liquidation engine) watches.
 TRIGGER_LAST = 0
 TRIGGER_MARK = 1
@@ -41,12 +45,13 @@ REJECT_BAD_SIDE = 8
 REJECT_BAD_KIND = 9
 REJECT_BAD_TRIGGER = 10
 REJECT_REDUCE_ONLY = 11
-REJECT_ACCOUNT_LIQUIDATING = 12
+REJECT_POSITION_LIMIT = 12
 NEED_ORDER_CAPACITY = -1
 NEED_FILL_CAPACITY = -2
 NEED_LADDER = -3
 NEED_STOP_CAPACITY = -4
 NEED_HEAP_CAPACITY = -5
+NEED_LIQUIDATION_CAPACITY = -6
 
 
 class Side(IntEnum):
@@ -73,6 +78,13 @@ class Trigger(IntEnum):
     MARK = TRIGGER_MARK
 
 
+class MarginMode(IntEnum):
+    """Isolated: the position can lose only its own margin. Cross: the whole wallet backs it."""
+
+    ISOLATED = ISOLATED_MARGIN
+    CROSS = CROSS_MARGIN
+
+
 class Status(IntEnum):
     """Outcome of an order-entry or cancel request; anything but OK left the state unchanged."""
 
@@ -88,4 +100,4 @@ class Status(IntEnum):
     BAD_KIND = REJECT_BAD_KIND
     BAD_TRIGGER = REJECT_BAD_TRIGGER
     REDUCE_ONLY = REJECT_REDUCE_ONLY
-    ACCOUNT_LIQUIDATING = REJECT_ACCOUNT_LIQUIDATING
+    POSITION_LIMIT = REJECT_POSITION_LIMIT

@@ -1,0 +1,368 @@
+"""Exchange kernels that join the book, the accounts and the liquidation engine.
+
+- ``exchange_submit``: margin checks, then the book, then fill settlement: one order.
+- ``exchange_cancel``: cancel an order that belongs to the caller.
+- ``settle_triggers``: the trigger loop of a step. Stops and liquidations fire in the same loop,
+  so they cascade together. A *pass* freezes the last and mark prices, fires everything they
+  cross in the order the price would have crossed it (the deepest-crossed level first), then
+  recomputes the prices; passes repeat until one fires nothing or the bound is reached.
+- ``run_messages``: a whole order-message stream inside one kernel (replays and the benchmark).
+
+Kernels that may run out of room return a ``NEED_*`` status with the state consistent, so the
+caller grows the array and calls again; ``settle_triggers`` resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from sim.accounts import (
+    A_LEVERAGE,
+    I_POSITION,
+    T_FLOOR,
+    T_MAX_LEVERAGE,
+    X_FUNDING_FRAC,
+    X_FUNDING_RATE,
+    X_INDEX,
+    X_LOT_SIZE,
+    X_MA_BASIS,
+    X_MARK,
+    X_PASS_LAST_TICKS,
+    X_PASS_MARK,
+    X_PASS_TRIGGER,
+    X_TICK_SIZE,
+    XI_LIQ_HEAP_SIZES,
+    XI_LIQ_TRIGGER,
+    XI_MAX_PASSES,
+    XI_N_ACCOUNTS,
+    XI_N_DIRTY,
+    XI_N_LIQ,
+    XI_N_POSITIONS,
+    XI_PASS_EVENTS,
+    XI_PASS_OPEN,
+    XI_PASSES,
+    XI_PASSES_EXHAUSTED,
+    XI_STOPS_DROPPED,
+    check_initial_margin,
+)
+from sim.book import (
+    M_BEST_ASK,
+    M_BEST_BID,
+    M_LAST_PRICE,
+    M_N_ASKS,
+    M_N_BIDS,
+    M_N_FILLS,
+    MARKET_BUY_LIMIT,
+    NIL,
+    NO_PRICE,
+    O_ACCOUNT,
+    book_cancel,
+    book_submit,
+    execute_market,
+    order_slot,
+    stop_peek,
+    stop_release,
+    validate_order,
+)
+from sim.codes import (
+    BUY,
+    FLAG_STOP,
+    LIMIT,
+    MARKET,
+    NEED_FILL_CAPACITY,
+    NEED_HEAP_CAPACITY,
+    NEED_LIQUIDATION_CAPACITY,
+    OK,
+    POST_ONLY,
+    REJECT_POSITION_LIMIT,
+    REJECT_REDUCE_ONLY,
+    REJECT_UNKNOWN_ACCOUNT,
+    REJECT_UNKNOWN_ORDER,
+    SELL,
+    STOP_MARKET,
+    TRIGGER_MARK,
+)
+from sim.liquidation import (
+    LONGS,
+    SHORTS,
+    apply_book_fills,
+    liquidate,
+    liquidation_peek,
+    refresh_liquidation_prices,
+)
+from sim.perp import mark_price_nb, tier_index_nb
+
+
+@njit(cache=True)
+def check_position_limit(acct_f, acct_i, ex_f, tiers, account, side, qty, price_ticks):
+    """Return OK unless the order would grow the position past its leverage's notional cap.
+
+    Binance USDⓈ-M Futures, 'Leverage and Margin': each notional tier has a maximum leverage,
+    so an account at leverage L may hold at most the notional of the last tier allowing L.
+    """
+    position = acct_i[account, I_POSITION]
+    if position * side < 0 and qty <= abs(position):
+        return OK
+    opening = abs(position + side * qty)
+    notional = opening * ex_f[X_LOT_SIZE] * price_ticks * ex_f[X_TICK_SIZE]
+    tier = tier_index_nb(notional, tiers[T_FLOOR])
+    if acct_f[account, A_LEVERAGE] > tiers[T_MAX_LEVERAGE, tier] * (1.0 + 1e-12):
+        return REJECT_POSITION_LIMIT
+    return OK
+
+
+@njit(cache=True)
+def _reference_price(meta, side, kind, price):
+    """Return the price (ticks) an order is margined at, or 0 when nothing can fill it."""
+    if kind != MARKET:
+        return price
+    best = meta[M_BEST_ASK] if side == BUY else meta[M_BEST_BID]
+    return 0 if best == NO_PRICE else best
+
+
+@njit(cache=True)
+def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, tiers,
+                    account, side, kind, qty, price, trigger, reduce_only):
+    """Enter an order for a margin account; return (status, order_id, filled_lots).
+
+    Reduce-only applies to MARKET, IOC and STOP_MARKET orders: the quantity is cut to the
+    position (a stop's at the time it fires). Other orders pass the initial-margin check and
+    the leverage-tier position limit; stops are checked when they fire.
+    """
+    if account < 0 or account >= ex_i[XI_N_ACCOUNTS]:
+        return REJECT_UNKNOWN_ACCOUNT, 0, 0
+    status = validate_order(owner, account, side, kind, qty, price, trigger)
+    if status != OK:
+        return status, 0, 0
+    if reduce_only:
+        if kind == LIMIT or kind == POST_ONLY:
+            return REJECT_REDUCE_ONLY, 0, 0
+        if kind != STOP_MARKET:
+            position = acct_i[account, I_POSITION]
+            if position * side >= 0:
+                return REJECT_REDUCE_ONLY, 0, 0
+            qty = min(qty, abs(position))
+    elif kind != STOP_MARKET:
+        ref = _reference_price(meta, side, kind, price)
+        if ref > 0:
+            status = check_initial_margin(acct_f, acct_i, ex_f, owner, account, side, qty, ref)
+            if status == OK:
+                status = check_position_limit(acct_f, acct_i, ex_f, tiers, account, side, qty,
+                                              ref)
+            if status != OK:
+                return status, 0, 0
+    start = meta[M_N_FILLS]
+    status, oid, filled = book_submit(orders, levels, meta, owner, fills, stops, account, side,
+                                      kind, qty, price, trigger, reduce_only, 0)
+    if status == OK and meta[M_N_FILLS] > start:
+        apply_book_fills(fills, start, meta[M_N_FILLS], acct_f, acct_i, ex_f, ex_i)
+    return status, oid, filled
+
+
+@njit(cache=True)
+def exchange_cancel(orders, levels, meta, owner, account, order_id):
+    """Cancel ``order_id`` if it is live and belongs to ``account``; return a status."""
+    slot = order_slot(orders, order_id)
+    if slot == NIL or orders[slot, O_ACCOUNT] != account:
+        return REJECT_UNKNOWN_ORDER
+    return book_cancel(orders, levels, meta, owner, order_id)
+
+
+@njit(cache=True)
+def update_mark_price(meta, ex_f):
+    """Recompute the mark price from the step's index, funding and basis and the last price."""
+    last = meta[M_LAST_PRICE] * ex_f[X_TICK_SIZE]
+    index = ex_f[X_INDEX]
+    if last <= 0.0:
+        last = index
+    mark = mark_price_nb(index, ex_f[X_FUNDING_RATE], ex_f[X_FUNDING_FRAC], ex_f[X_MA_BASIS],
+                         last)
+    ex_f[X_MARK] = mark
+    return mark
+
+
+@njit(cache=True)
+def _next_event(orders, meta, stops, acct_i, ex_f, ex_i, lkeys, lvals):
+    """Return (kind, heap, id) of the deepest-crossed trigger: kind 0 stop, 1 liquidation, -1 none.
+
+    Depth is the relative distance the frozen pass price went through the level. Ties go to
+    stops, then to longs.
+    """
+    last = ex_f[X_PASS_LAST_TICKS]
+    mark_ticks = ex_f[X_PASS_MARK] / ex_f[X_TICK_SIZE]
+    trigger = ex_f[X_PASS_TRIGGER]
+    best_depth = -1.0
+    best_kind = -1
+    best_heap = -1
+    best_id = -1
+    for h in range(4):
+        key, oid = stop_peek(orders, meta, stops, h)
+        if oid == NIL:
+            continue
+        price = last if h < 2 else mark_ticks
+        if price <= 0.0:
+            continue
+        if h % 2 == 0:
+            depth = (key - price) / price  # sell stop at `key`
+        else:
+            depth = (price + key) / price  # buy stop at `-key`
+        if depth >= 0.0 and depth > best_depth:
+            best_depth = depth
+            best_kind = 0
+            best_heap = h
+            best_id = oid
+    for h in (LONGS, SHORTS):
+        lp, account = liquidation_peek(acct_i, ex_i, lkeys, lvals, h)
+        if account < 0:
+            continue
+        depth = (lp - trigger) / trigger if h == LONGS else (trigger - lp) / trigger
+        if depth >= 0.0 and depth > best_depth:
+            best_depth = depth
+            best_kind = 1
+            best_heap = h
+            best_id = account
+    return best_kind, best_heap, best_id
+
+
+@njit(cache=True)
+def _fire_stop(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, tiers, h):
+    """Release the stop at the top of heap h and execute it as a market order."""
+    oid, account, side, qty, reduce_only = stop_release(orders, meta, owner, stops, h)
+    position = acct_i[account, I_POSITION]
+    if reduce_only:
+        if position * side >= 0:
+            ex_i[XI_STOPS_DROPPED] += 1
+            return
+        qty = min(qty, abs(position))
+    else:
+        ref = _reference_price(meta, side, MARKET, 0)
+        if ref > 0:
+            status = check_initial_margin(acct_f, acct_i, ex_f, owner, account, side, qty, ref)
+            if status == OK:
+                status = check_position_limit(acct_f, acct_i, ex_f, tiers, account, side, qty,
+                                              ref)
+            if status != OK:
+                ex_i[XI_STOPS_DROPPED] += 1
+                return
+    start = meta[M_N_FILLS]
+    limit = MARKET_BUY_LIMIT if side == BUY else 0
+    execute_market(orders, levels, meta, owner, fills, oid, account, side, qty, limit, FLAG_STOP)
+    apply_book_fills(fills, start, meta[M_N_FILLS], acct_f, acct_i, ex_f, ex_i)
+
+
+@njit(cache=True)
+def _room_status(meta, fills, ex_i, lkeys, liqs):
+    sizes = ex_i[XI_LIQ_HEAP_SIZES:XI_LIQ_HEAP_SIZES + 2]
+    if max(sizes[0], sizes[1]) + ex_i[XI_N_DIRTY] > lkeys.shape[1]:
+        return NEED_HEAP_CAPACITY
+    worst_fills = meta[M_N_BIDS] + meta[M_N_ASKS] + ex_i[XI_N_POSITIONS] + 2
+    if meta[M_N_FILLS] + worst_fills > fills.shape[0]:
+        return NEED_FILL_CAPACITY
+    if ex_i[XI_N_LIQ] >= liqs.shape[0]:
+        return NEED_LIQUIDATION_CAPACITY
+    return OK
+
+
+@njit(cache=True)
+def settle_triggers(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, lkeys,
+                    lvals, tiers, liqs):
+    """Fire stops and liquidations, pass after pass, until nothing triggers; return a status.
+
+    The caller sets ``ex_i[XI_PASSES] = 0`` and ``ex_i[XI_PASS_OPEN] = 0`` once per step; after a
+    ``NEED_*`` return it grows the array and calls again to resume.
+    """
+    tick = ex_f[X_TICK_SIZE]
+    while True:
+        status = _room_status(meta, fills, ex_i, lkeys, liqs)
+        if status != OK:
+            return status
+        refresh_liquidation_prices(acct_f, acct_i, ex_f, ex_i, lkeys, lvals, tiers)
+        mark = update_mark_price(meta, ex_f)
+        if ex_i[XI_PASS_OPEN] == 0:
+            if ex_i[XI_PASSES] >= ex_i[XI_MAX_PASSES]:
+                kind, h, ident = _next_event(orders, meta, stops, acct_i, ex_f, ex_i, lkeys,
+                                             lvals)
+                if kind >= 0:
+                    ex_i[XI_PASSES_EXHAUSTED] += 1
+                return OK
+            last_ticks = float(meta[M_LAST_PRICE])
+            ex_f[X_PASS_LAST_TICKS] = last_ticks
+            ex_f[X_PASS_MARK] = mark
+            if ex_i[XI_LIQ_TRIGGER] == TRIGGER_MARK or last_ticks <= 0.0:
+                ex_f[X_PASS_TRIGGER] = mark
+            else:
+                ex_f[X_PASS_TRIGGER] = last_ticks * tick
+            ex_i[XI_PASS_OPEN] = 1
+            ex_i[XI_PASS_EVENTS] = 0
+        kind, h, ident = _next_event(orders, meta, stops, acct_i, ex_f, ex_i, lkeys, lvals)
+        if kind < 0:
+            ex_i[XI_PASS_OPEN] = 0
+            if ex_i[XI_PASS_EVENTS] == 0:
+                return OK
+            ex_i[XI_PASSES] += 1
+            continue
+        if kind == 0:
+            _fire_stop(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i,
+                       tiers, h)
+        else:
+            liquidate(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, liqs,
+                      ident, ex_f[X_PASS_TRIGGER], ex_i[XI_PASSES] + 1)
+        ex_i[XI_PASS_EVENTS] += 1
+
+
+# Message stream columns and operations for run_messages.
+MSG_OP = 0
+MSG_ACCOUNT = 1
+MSG_SIDE = 2
+MSG_QTY = 3
+MSG_PRICE = 4  # limit price, or for a cancel the index of the message that placed the order
+N_MSG_FIELDS = 5
+OP_SUBMIT_LIMIT = 0
+OP_SUBMIT_MARKET = 1
+OP_CANCEL = 2
+
+
+@njit(cache=True)
+def run_messages(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, tiers,
+                 messages, order_ids, statuses, start):
+    """Process ``messages[start:]`` with margin checks and fill settlement; return (next, status).
+
+    ``order_ids[i]`` and ``statuses[i]`` receive each message's result. It stops early with a
+    ``NEED_*`` status at the first message that needs more room. The fill log is cleared after
+    every message: only the accounts keep its effect.
+    """
+    n = messages.shape[0]
+    for i in range(start, n):
+        op = messages[i, MSG_OP]
+        account = messages[i, MSG_ACCOUNT]
+        if op == OP_CANCEL:
+            target = order_ids[messages[i, MSG_PRICE]]
+            statuses[i] = exchange_cancel(orders, levels, meta, owner, account, target)
+            continue
+        kind = LIMIT if op == OP_SUBMIT_LIMIT else MARKET
+        status, oid, filled = exchange_submit(
+            orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, tiers, account,
+            messages[i, MSG_SIDE], kind, messages[i, MSG_QTY], messages[i, MSG_PRICE], 0, False)
+        if status < 0:
+            return i, status
+        order_ids[i] = oid
+        statuses[i] = status
+        meta[M_N_FILLS] = 0
+    return n, OK
+
+
+@njit(cache=True)
+def open_interest_lots(acct_i, n_accounts):
+    """Return (long lots, short lots) recomputed from every account."""
+    longs = 0
+    shorts = 0
+    for a in range(n_accounts):
+        p = acct_i[a, I_POSITION]
+        if p > 0:
+            longs += p
+        else:
+            shorts -= p
+    return longs, shorts
+
+
+
