@@ -38,6 +38,7 @@ __all__ = [
     "premium_index_nb",
     "tier_arrays",
     "tier_index",
+    "tier_index_nb",
 ]
 
 
@@ -169,7 +170,8 @@ _BTCUSDT_ARRAYS = _build_tier_arrays(BTCUSDT_TIERS)
 
 
 @njit(cache=True)
-def _tier_index_nb(abs_notional, floors):
+def tier_index_nb(abs_notional, floors):
+    """Return the index of the tier whose [floor, next floor) holds ``abs_notional``."""
     # Tables have about ten rows, so a backward scan is cheap and needs no special case for
     # notional above the last floor.
     for i in range(floors.shape[0] - 1, 0, -1):
@@ -187,7 +189,7 @@ def maintenance_margin_nb(notional, floors, mmr, cum):
     whose [floor, next floor) holds |notional|.
     """
     x = abs(notional)
-    i = _tier_index_nb(x, floors)
+    i = tier_index_nb(x, floors)
     return x * mmr[i] - cum[i]
 
 
@@ -241,7 +243,7 @@ def liquidation_price_nb(side, qty, entry_price, wallet_balance, floors, mmr, cu
                 break
     if not found:
         # Only an inconsistent table (maintenance margin discontinuous at a floor) gets here.
-        j = _tier_index_nb(abs(qty * entry_price), floors)
+        j = tier_index_nb(abs(qty * entry_price), floors)
         lp = _liquidation_price_in_tier_nb(side, qty, entry_price, wallet_balance, mmr[j], cum[j])
     if side > 0 and lp <= 0.0:
         return 0.0
@@ -371,7 +373,7 @@ def tier_index(notional: float, tiers: Sequence[MarginTier] = BTCUSDT_TIERS) -> 
     """
     x = _finite("notional", notional)
     floors = _cached_arrays(tiers)[0]
-    return int(_tier_index_nb(abs(x), floors))
+    return int(tier_index_nb(abs(x), floors))
 
 
 def maintenance_margin(notional: float, tiers: Sequence[MarginTier] = BTCUSDT_TIERS) -> float:
