@@ -29,7 +29,8 @@ A_FEES = 5
 A_FUNDING = 6  # funding paid (negative when received)
 A_LIQ_PRICE = 7  # NaN when flat or not liquidatable
 A_DEPOSITS = 8
-N_ACCT_F = 9
+A_MAX_NOTIONAL = 9  # largest position notional the account's leverage allows (tier table)
+N_ACCT_F = 10
 
 # acct_i columns
 I_POSITION = 0  # signed lots

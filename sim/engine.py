@@ -17,10 +17,8 @@ from __future__ import annotations
 from numba import njit
 
 from sim.accounts import (
-    A_LEVERAGE,
+    A_MAX_NOTIONAL,
     I_POSITION,
-    T_FLOOR,
-    T_MAX_LEVERAGE,
     X_FUNDING_FRAC,
     X_FUNDING_RATE,
     X_INDEX,
@@ -90,23 +88,22 @@ from sim.liquidation import (
     liquidation_peek,
     refresh_liquidation_prices,
 )
-from sim.perp import mark_price_nb, tier_index_nb
+from sim.perp import mark_price_nb
 
 
 @njit(cache=True)
-def check_position_limit(acct_f, acct_i, ex_f, tiers, account, side, qty, price_ticks):
+def check_position_limit(acct_f, acct_i, ex_f, account, side, qty, price_ticks):
     """Return OK unless the order would grow the position past its leverage's notional cap.
 
     Binance USDⓈ-M Futures, 'Leverage and Margin': each notional tier has a maximum leverage,
-    so an account at leverage L may hold at most the notional of the last tier allowing L.
+    so an account at leverage L may hold at most ``A_MAX_NOTIONAL`` (see
+    ``sim.perp.max_position_notional``).
     """
     position = acct_i[account, I_POSITION]
     if position * side < 0 and qty <= abs(position):
         return OK
-    opening = abs(position + side * qty)
-    notional = opening * ex_f[X_LOT_SIZE] * price_ticks * ex_f[X_TICK_SIZE]
-    tier = tier_index_nb(notional, tiers[T_FLOOR])
-    if acct_f[account, A_LEVERAGE] > tiers[T_MAX_LEVERAGE, tier] * (1.0 + 1e-12):
+    notional = abs(position + side * qty) * ex_f[X_LOT_SIZE] * price_ticks * ex_f[X_TICK_SIZE]
+    if notional > acct_f[account, A_MAX_NOTIONAL]:
         return REJECT_POSITION_LIMIT
     return OK
 
@@ -121,7 +118,7 @@ def _reference_price(meta, side, kind, price):
 
 
 @njit(cache=True)
-def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, tiers,
+def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i,
                     account, side, kind, qty, price, trigger, reduce_only):
     """Enter an order for a margin account; return (status, order_id, filled_lots).
 
@@ -147,8 +144,7 @@ def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
         if ref > 0:
             status = check_initial_margin(acct_f, acct_i, ex_f, owner, account, side, qty, ref)
             if status == OK:
-                status = check_position_limit(acct_f, acct_i, ex_f, tiers, account, side, qty,
-                                              ref)
+                status = check_position_limit(acct_f, acct_i, ex_f, account, side, qty, ref)
             if status != OK:
                 return status, 0, 0
     start = meta[M_N_FILLS]
@@ -225,7 +221,7 @@ def _next_event(orders, meta, stops, acct_i, ex_f, ex_i, lkeys, lvals):
 
 
 @njit(cache=True)
-def _fire_stop(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, tiers, h):
+def _fire_stop(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, h):
     """Release the stop at the top of heap h and execute it as a market order."""
     oid, account, side, qty, reduce_only = stop_release(orders, meta, owner, stops, h)
     position = acct_i[account, I_POSITION]
@@ -239,8 +235,7 @@ def _fire_stop(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, 
         if ref > 0:
             status = check_initial_margin(acct_f, acct_i, ex_f, owner, account, side, qty, ref)
             if status == OK:
-                status = check_position_limit(acct_f, acct_i, ex_f, tiers, account, side, qty,
-                                              ref)
+                status = check_position_limit(acct_f, acct_i, ex_f, account, side, qty, ref)
             if status != OK:
                 ex_i[XI_STOPS_DROPPED] += 1
                 return
@@ -302,8 +297,7 @@ def settle_triggers(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
             ex_i[XI_PASSES] += 1
             continue
         if kind == 0:
-            _fire_stop(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i,
-                       tiers, h)
+            _fire_stop(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, h)
         else:
             liquidate(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, liqs,
                       ident, ex_f[X_PASS_TRIGGER], ex_i[XI_PASSES] + 1)
@@ -323,7 +317,7 @@ OP_CANCEL = 2
 
 
 @njit(cache=True)
-def run_messages(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, tiers,
+def run_messages(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i,
                  messages, order_ids, statuses, start):
     """Process ``messages[start:]`` with margin checks and fill settlement; return (next, status).
 
@@ -341,7 +335,7 @@ def run_messages(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f
             continue
         kind = LIMIT if op == OP_SUBMIT_LIMIT else MARKET
         status, oid, filled = exchange_submit(
-            orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, tiers, account,
+            orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, account,
             messages[i, MSG_SIDE], kind, messages[i, MSG_QTY], messages[i, MSG_PRICE], 0, False)
         if status < 0:
             return i, status

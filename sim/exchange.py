@@ -52,7 +52,13 @@ from sim.engine import (
 from sim.funding import average_premium, sample_premium, settle_funding
 from sim.heap import grow_heaps
 from sim.liquidation import LIQUIDATION_DTYPE, rebuild_liquidation_index
-from sim.perp import BTCUSDT_TIERS, MarginTier, funding_rate, tier_arrays
+from sim.perp import (
+    BTCUSDT_TIERS,
+    MarginTier,
+    funding_rate,
+    max_position_notional,
+    tier_arrays,
+)
 
 FUNDING_DTYPE = np.dtype(
     [("t", np.float64), ("premium_avg", np.float64), ("rate", np.float64), ("mark", np.float64),
@@ -190,6 +196,7 @@ class Exchange:
         self._dt = 1.0
         self._logs = _Logs()
         self._recent = np.zeros(0, dtype=FILL_DTYPE)
+        self._bind()
 
     # ------------------------------------------------------------------ accounts
 
@@ -219,6 +226,7 @@ class Exchange:
         self.acct_f[ids, ac.A_WALLET] = wallet
         self.acct_f[ids, ac.A_DEPOSITS] = wallet
         self.acct_f[ids, ac.A_LEVERAGE] = leverage
+        self.acct_f[ids, ac.A_MAX_NOTIONAL] = max_position_notional(leverage, self.config.tiers)
         self.acct_i[ids, ac.I_MODE] = margin_mode
         self.ex_i[ac.XI_N_ACCOUNTS] = last
         self.ex_f[ac.X_DEPOSITS] += wallet * n
@@ -232,6 +240,7 @@ class Exchange:
         acct_i[:old] = self.acct_i
         self.acct_f, self.acct_i = acct_f, acct_i
         self.book.add_accounts(new - old)
+        self._bind()
 
     def account(self, account: int) -> AccountView:
         """Return a snapshot of ``account``."""
@@ -261,6 +270,8 @@ class Exchange:
             raise ValueError(f"account {account} must be flat with no open orders to change "
                              "leverage")
         self.acct_f[account, ac.A_LEVERAGE] = leverage
+        self.acct_f[account, ac.A_MAX_NOTIONAL] = max_position_notional(leverage,
+                                                                        self.config.tiers)
 
     def _check_account(self, account: int) -> None:
         if not (isinstance(account, int | np.integer) and 0 <= account < self.n_accounts):
@@ -277,27 +288,34 @@ class Exchange:
         ``trigger`` says whether it watches the last or the mark price. An invalid order is
         rejected with a status and changes nothing.
         """
-        book = self.book
-        if price != int(price):
-            return OrderResult(Status.OFF_GRID, 0, 0, _NO_FILLS)
-        start = int(book.meta[M_N_FILLS])
+        if type(price) is not int or type(qty) is not int:
+            price, qty, status = _integral_order(price, qty)
+            if status:
+                return OrderResult(status, 0, 0, _NO_FILLS)
+        meta = self.book.meta
+        start = meta[M_N_FILLS]
         while True:
-            status, oid, filled = exchange_submit(
-                book.orders, book.levels, book.meta, book.owner, book.fills, book.stops,
-                self.acct_f, self.acct_i, self.ex_f, self.ex_i, self.tiers,
-                account, side, kind, qty, int(price), trigger, reduce_only)
+            status, oid, filled = exchange_submit(*self._arrays, account, side, kind, qty, price,
+                                                  trigger, bool(reduce_only))
             if status >= 0:
                 break
-            book.grow(status, int(price))
-        end = int(book.meta[M_N_FILLS])
-        fills = book.fills[start:end].copy() if end > start else _NO_FILLS
-        return OrderResult(Status(status), oid, filled, fills)
+            self.book.grow(status, price)
+            self._bind()
+        end = meta[M_N_FILLS]
+        fills = self.book.fills[start:end].copy() if end > start else _NO_FILLS
+        return OrderResult(_STATUSES[status], oid, filled, fills)
 
     def cancel(self, account: int, order_id: int) -> Status:
         """Cancel one of ``account``'s orders or stops by id."""
         book = self.book
-        return Status(exchange_cancel(book.orders, book.levels, book.meta, book.owner,
-                                      account, order_id))
+        return _STATUSES[exchange_cancel(book.orders, book.levels, book.meta, book.owner,
+                                         account, order_id)]
+
+    def _bind(self) -> None:
+        """Refresh the tuple of state arrays the order kernels take (after any array grows)."""
+        book = self.book
+        self._arrays = (book.orders, book.levels, book.meta, book.owner, book.fills, book.stops,
+                        self.acct_f, self.acct_i, self.ex_f, self.ex_i)
 
     # ------------------------------------------------------------------ time
 
@@ -364,6 +382,7 @@ class Exchange:
                 self.liqs = _grown(self.liqs, 2 * self.liqs.shape[0])
             else:
                 raise RuntimeError(f"settle_triggers returned unexpected status {status}")
+            self._bind()
 
     def _compact_liquidation_index(self) -> None:
         """Rebuild the liquidation heaps when outdated entries outnumber live ones."""
@@ -532,6 +551,19 @@ class Exchange:
 
 _NO_FILLS = np.zeros(0, dtype=FILL_DTYPE)
 _NO_FILLS.flags.writeable = False
+_STATUSES = {int(s): s for s in Status}
+
+
+def _integral_order(price: object, qty: object) -> tuple[int, int, Status]:
+    """Return (price, qty) as ints, with OK, or the status that rejects them."""
+    try:
+        if price != int(price):  # type: ignore[call-overload]
+            return 0, 0, Status.OFF_GRID
+        if qty != int(qty):  # type: ignore[call-overload]
+            return 0, 0, Status.BAD_QTY
+    except (TypeError, ValueError, OverflowError):
+        return 0, 0, Status.BAD_PRICE
+    return int(price), int(qty), Status.OK  # type: ignore[call-overload]
 
 
 def _grown(array: np.ndarray, need: int) -> np.ndarray:

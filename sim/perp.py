@@ -32,6 +32,7 @@ __all__ = [
     "liquidation_prices_nb",
     "maintenance_margin",
     "maintenance_margin_nb",
+    "max_position_notional",
     "mark_price",
     "mark_price_nb",
     "premium_index",
@@ -562,3 +563,20 @@ def mark_price(
     basis = _finite("ma_basis", ma_basis)
     last = _positive("last_price", last_price)
     return float(mark_price_nb(idx, rate, frac, basis, last))
+
+
+def max_position_notional(leverage: float, tiers: Sequence[MarginTier] = BTCUSDT_TIERS) -> float:
+    """Return the largest position notional (USD) an account at ``leverage`` may hold.
+
+    Binance USDⓈ-M Futures, 'Leverage and Margin of USDⓈ-M Futures': each notional tier caps
+    the leverage, so leverage L is allowed up to the top of the last tier whose maximum
+    leverage is at least L (no cap past the last tier).
+    """
+    leverage = _positive("leverage", leverage)
+    floors, max_leverage, _, _ = _cached_arrays(tuple(tiers))
+    allowed = np.flatnonzero(max_leverage >= leverage)
+    if len(allowed) == 0:
+        raise ValueError(f"leverage must be <= {max_leverage.max():g} for these tiers, "
+                         f"got {leverage!r}")
+    last = int(allowed[-1])
+    return float(floors[last + 1]) if last + 1 < len(floors) else math.inf
