@@ -99,8 +99,10 @@ def run_stream_kernel(msgs: np.ndarray) -> tuple[Exchange, np.ndarray, float]:
     start = 0
     t0 = time.perf_counter()
     while True:
-        start, status = run_messages(book.orders, book.levels, book.meta, book.owner, book.fills,
-                                     book.stops, ex.acct_f, ex.acct_i, ex.ex_f, ex.ex_i, msgs, order_ids, statuses, start)
+        start, status = run_messages(
+            book.orders, book.levels, book.meta, book.owner, book.fills, book.stops,
+            ex.acct_f, ex.acct_i, ex.ex_f, ex.ex_i, msgs, order_ids, statuses, start,
+        )
         if status == 0:
             break
         book.grow(status, int(msgs[start, MSG_PRICE]))
@@ -120,10 +122,9 @@ def run_stream_python(msgs: np.ndarray) -> tuple[Exchange, np.ndarray, float]:
         if op == OP_CANCEL:
             statuses[i] = cancel(account, order_ids[price])
         else:
-            result = submit(account, side, kinds[op], qty, price)
-            order_ids[i] = result.order_id
-            statuses[i] = result.status
-            if result.filled:
+            status, order_ids[i], filled, _ = submit(account, side, kinds[op], qty, price)
+            statuses[i] = status
+            if filled:
                 drain()
     elapsed = time.perf_counter() - t0
     return ex, np.array(statuses, dtype=np.int64), elapsed

@@ -208,7 +208,7 @@ def _order_margin(position, buy_lots, buy_value, sell_lots, sell_value, price_to
 
 @njit(cache=True)
 def check_initial_margin(acct_f, acct_i, ex_f, owner, account, side, qty, price_ticks):
-    """Return OK if the account can afford an order of ``qty`` lots at ``price_ticks``, else a reject.
+    """Return OK if the account can afford ``qty`` lots at ``price_ticks``, else a reject code.
 
     Available balance = wallet - position margin - open-order margin (+ unrealized loss in cross
     mode); the order may add to open-order margin what that balance covers.

@@ -568,7 +568,7 @@ def depth(levels, meta, side, n):
 
 @njit(cache=True)
 def depth_to_price(levels, meta, taker_side, target):
-    """Return (lots, value) a taker of ``taker_side`` must take to move the best price to ``target``.
+    """Return (lots, value) a ``taker_side`` taker must take to move the best price to ``target``.
 
     It is the resting opposite quantity strictly better than ``target`` (value in ticks x lots):
     once it is taken, the next trade prints at ``target`` or beyond.
@@ -785,11 +785,13 @@ class OrderBook:
         """Enter an order; return its status, id, lots filled and the fills it made."""
         if price != int(price):
             return OrderResult(Status.OFF_GRID, 0, 0, _NO_FILLS)
+        if qty != int(qty):  # lots are whole: 0.5 would rest (or fill) as 0 lots
+            return OrderResult(Status.BAD_QTY, 0, 0, _NO_FILLS)
         start = int(self.meta[M_N_FILLS])
         while True:
             status, oid, filled = book_submit(
                 self.orders, self.levels, self.meta, self.owner, self.fills, self.stops,
-                account, side, kind, qty, int(price), trigger, reduce_only, 0)
+                account, side, kind, int(qty), int(price), trigger, reduce_only, 0)
             if status >= 0:
                 break
             self.grow(status, int(price))
@@ -853,7 +855,7 @@ class OrderBook:
         return out
 
     def depth_to_price(self, taker_side: int, target: int) -> tuple[int, int]:
-        """Return (lots, value in ticks x lots) a taker must take to bring the best to ``target``."""
+        """Return (lots, value in ticks x lots) a taker must take to move the best to ``target``."""
         _check_side(taker_side)
         return depth_to_price(self.levels, self.meta, taker_side, int(target))
 

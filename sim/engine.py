@@ -54,6 +54,8 @@ from sim.book import (
     NIL,
     NO_PRICE,
     O_ACCOUNT,
+    W_BUY_LOTS,
+    W_SELL_LOTS,
     book_cancel,
     book_submit,
     execute_market,
@@ -76,7 +78,6 @@ from sim.codes import (
     REJECT_REDUCE_ONLY,
     REJECT_UNKNOWN_ACCOUNT,
     REJECT_UNKNOWN_ORDER,
-    SELL,
     STOP_MARKET,
     TRIGGER_MARK,
 )
@@ -92,17 +93,20 @@ from sim.perp import mark_price_nb
 
 
 @njit(cache=True)
-def check_position_limit(acct_f, acct_i, ex_f, account, side, qty, price_ticks):
+def check_position_limit(acct_f, acct_i, ex_f, owner, account, side, qty, price_ticks):
     """Return OK unless the order would grow the position past its leverage's notional cap.
 
     Binance USDⓈ-M Futures, 'Leverage and Margin': each notional tier has a maximum leverage,
     so an account at leverage L may hold at most ``A_MAX_NOTIONAL`` (see
-    ``sim.perp.max_position_notional``).
+    ``sim.perp.max_position_notional``). The account's resting orders on the same side count
+    as filled (position + open orders), so splitting an order cannot get past the cap.
     """
     position = acct_i[account, I_POSITION]
-    if position * side < 0 and qty <= abs(position):
-        return OK
-    notional = abs(position + side * qty) * ex_f[X_LOT_SIZE] * price_ticks * ex_f[X_TICK_SIZE]
+    resting = owner[account, W_BUY_LOTS] if side == BUY else owner[account, W_SELL_LOTS]
+    worst = abs(position + side * (qty + resting))
+    if worst <= abs(position):
+        return OK  # cannot grow the position
+    notional = worst * ex_f[X_LOT_SIZE] * price_ticks * ex_f[X_TICK_SIZE]
     if notional > acct_f[account, A_MAX_NOTIONAL]:
         return REJECT_POSITION_LIMIT
     return OK
@@ -120,39 +124,42 @@ def _reference_price(meta, side, kind, price):
 @njit(cache=True)
 def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i,
                     account, side, kind, qty, price, trigger, reduce_only):
-    """Enter an order for a margin account; return (status, order_id, filled_lots).
+    """Enter an order for a margin account; return (status, order_id, filled_lots, first, end).
+
+    ``fills[first:end]`` are the order's fills.
 
     Reduce-only applies to MARKET, IOC and STOP_MARKET orders: the quantity is cut to the
     position (a stop's at the time it fires). Other orders pass the initial-margin check and
     the leverage-tier position limit; stops are checked when they fire.
     """
     if account < 0 or account >= ex_i[XI_N_ACCOUNTS]:
-        return REJECT_UNKNOWN_ACCOUNT, 0, 0
+        return REJECT_UNKNOWN_ACCOUNT, 0, 0, 0, 0
     status = validate_order(owner, account, side, kind, qty, price, trigger)
     if status != OK:
-        return status, 0, 0
+        return status, 0, 0, 0, 0
     if reduce_only:
         if kind == LIMIT or kind == POST_ONLY:
-            return REJECT_REDUCE_ONLY, 0, 0
+            return REJECT_REDUCE_ONLY, 0, 0, 0, 0
         if kind != STOP_MARKET:
             position = acct_i[account, I_POSITION]
             if position * side >= 0:
-                return REJECT_REDUCE_ONLY, 0, 0
+                return REJECT_REDUCE_ONLY, 0, 0, 0, 0
             qty = min(qty, abs(position))
     elif kind != STOP_MARKET:
         ref = _reference_price(meta, side, kind, price)
         if ref > 0:
             status = check_initial_margin(acct_f, acct_i, ex_f, owner, account, side, qty, ref)
             if status == OK:
-                status = check_position_limit(acct_f, acct_i, ex_f, account, side, qty, ref)
+                status = check_position_limit(acct_f, acct_i, ex_f, owner, account, side, qty,
+                                              ref)
             if status != OK:
-                return status, 0, 0
+                return status, 0, 0, 0, 0
     start = meta[M_N_FILLS]
     status, oid, filled = book_submit(orders, levels, meta, owner, fills, stops, account, side,
                                       kind, qty, price, trigger, reduce_only, 0)
     if status == OK and meta[M_N_FILLS] > start:
         apply_book_fills(fills, start, meta[M_N_FILLS], acct_f, acct_i, ex_f, ex_i)
-    return status, oid, filled
+    return status, oid, filled, start, meta[M_N_FILLS]
 
 
 @njit(cache=True)
@@ -235,7 +242,8 @@ def _fire_stop(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, 
         if ref > 0:
             status = check_initial_margin(acct_f, acct_i, ex_f, owner, account, side, qty, ref)
             if status == OK:
-                status = check_position_limit(acct_f, acct_i, ex_f, account, side, qty, ref)
+                status = check_position_limit(acct_f, acct_i, ex_f, owner, account, side, qty,
+                                              ref)
             if status != OK:
                 ex_i[XI_STOPS_DROPPED] += 1
                 return
@@ -274,12 +282,6 @@ def settle_triggers(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
         refresh_liquidation_prices(acct_f, acct_i, ex_f, ex_i, lkeys, lvals, tiers)
         mark = update_mark_price(meta, ex_f)
         if ex_i[XI_PASS_OPEN] == 0:
-            if ex_i[XI_PASSES] >= ex_i[XI_MAX_PASSES]:
-                kind, h, ident = _next_event(orders, meta, stops, acct_i, ex_f, ex_i, lkeys,
-                                             lvals)
-                if kind >= 0:
-                    ex_i[XI_PASSES_EXHAUSTED] += 1
-                return OK
             last_ticks = float(meta[M_LAST_PRICE])
             ex_f[X_PASS_LAST_TICKS] = last_ticks
             ex_f[X_PASS_MARK] = mark
@@ -287,6 +289,13 @@ def settle_triggers(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
                 ex_f[X_PASS_TRIGGER] = mark
             else:
                 ex_f[X_PASS_TRIGGER] = last_ticks * tick
+            if ex_i[XI_PASSES] >= ex_i[XI_MAX_PASSES]:
+                # Checked against the prices frozen just now, not the last pass's.
+                kind, h, ident = _next_event(orders, meta, stops, acct_i, ex_f, ex_i, lkeys,
+                                             lvals)
+                if kind >= 0:
+                    ex_i[XI_PASSES_EXHAUSTED] += 1
+                return OK
             ex_i[XI_PASS_OPEN] = 1
             ex_i[XI_PASS_EVENTS] = 0
         kind, h, ident = _next_event(orders, meta, stops, acct_i, ex_f, ex_i, lkeys, lvals)
@@ -334,7 +343,7 @@ def run_messages(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f
             statuses[i] = exchange_cancel(orders, levels, meta, owner, account, target)
             continue
         kind = LIMIT if op == OP_SUBMIT_LIMIT else MARKET
-        status, oid, filled = exchange_submit(
+        status, oid, filled, first, end = exchange_submit(
             orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i, account,
             messages[i, MSG_SIDE], kind, messages[i, MSG_QTY], messages[i, MSG_PRICE], 0, False)
         if status < 0:

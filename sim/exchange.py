@@ -292,17 +292,17 @@ class Exchange:
             price, qty, status = _integral_order(price, qty)
             if status:
                 return OrderResult(status, 0, 0, _NO_FILLS)
-        meta = self.book.meta
-        start = meta[M_N_FILLS]
         while True:
-            status, oid, filled = exchange_submit(*self._arrays, account, side, kind, qty, price,
-                                                  trigger, bool(reduce_only))
+            status, oid, filled, start, end = exchange_submit(
+                *self._arrays, account, side, kind, qty, price, trigger, bool(reduce_only))
             if status >= 0:
                 break
             self.book.grow(status, price)
             self._bind()
-        end = meta[M_N_FILLS]
-        fills = self.book.fills[start:end].copy() if end > start else _NO_FILLS
+        if end == start:
+            return OrderResult(_STATUSES[status], oid, filled, _NO_FILLS)
+        # A read-only copy through raw bytes: several times faster than copying records.
+        fills = np.frombuffer(self._fills_raw[start:end].tobytes(), FILL_DTYPE)
         return OrderResult(_STATUSES[status], oid, filled, fills)
 
     def cancel(self, account: int, order_id: int) -> Status:
@@ -316,6 +316,7 @@ class Exchange:
         book = self.book
         self._arrays = (book.orders, book.levels, book.meta, book.owner, book.fills, book.stops,
                         self.acct_f, self.acct_i, self.ex_f, self.ex_i)
+        self._fills_raw = book.fills.view(np.int64).reshape(-1, len(FILL_DTYPE.names))
 
     # ------------------------------------------------------------------ time
 
@@ -330,6 +331,8 @@ class Exchange:
             raise ValueError(f"index_price must be a finite number > 0, got {index_price!r}")
         if not (math.isfinite(t_seconds) and t_seconds >= self.ex_f[ac.X_TIME]):
             raise ValueError(f"t_seconds must not go backwards, got {t_seconds!r}")
+        if not (math.isfinite(dt_seconds) and dt_seconds > 0):
+            raise ValueError(f"dt_seconds must be a finite number > 0, got {dt_seconds!r}")
         cfg = self.config
         f = self.ex_f
         f[ac.X_TIME] = t_seconds
@@ -339,7 +342,8 @@ class Exchange:
         basis = (mid - index_price) if mid is not None else 0.0
         self._basis.append(basis)
         self._basis_sum += basis
-        while len(self._basis) * dt_seconds > cfg.mark_basis_window_s:
+        # The newest sample always stays, even when one step is longer than the window.
+        while len(self._basis) > 1 and len(self._basis) * dt_seconds > cfg.mark_basis_window_s:
             self._basis_sum -= self._basis.popleft()
         f[ac.X_MA_BASIS] = self._basis_sum / len(self._basis)
         to_funding = max(self.next_funding_t - t_seconds, 0.0)

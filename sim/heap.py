@@ -82,7 +82,9 @@ def heap_rebuild(keys, vals, sizes, h):
         _sift_down(keys, vals, h, i, n)
 
 
-def grow_heaps(keys: np.ndarray, vals: np.ndarray, min_capacity: int) -> tuple[np.ndarray, np.ndarray]:
+def grow_heaps(
+    keys: np.ndarray, vals: np.ndarray, min_capacity: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Return copies of (keys, vals) with room for at least ``min_capacity`` entries per heap."""
     n_heaps, capacity = keys.shape
     new_capacity = max(2 * capacity, int(min_capacity))

@@ -68,7 +68,7 @@ from sim.book import (
     execute_market,
     market_value,
 )
-from sim.codes import BUY, FLAG_ADL, FLAG_LIQUIDATION, SELL
+from sim.codes import FLAG_ADL, FLAG_LIQUIDATION, SELL
 from sim.heap import heap_pop, heap_push, heap_rebuild
 from sim.perp import bankruptcy_price_nb, liquidation_price_nb
 
@@ -108,7 +108,10 @@ def _fresh_liquidation_price(acct_f, acct_i, ex_f, tiers, account):
     if pos == 0:
         return np.nan
     side = 1 if pos > 0 else -1
-    margin = max(position_margin(acct_f, acct_i, account), 0.0)
+    # Not floored at 0: funding can drive an isolated margin (or a cross wallet) negative, and
+    # the liquidation and bankruptcy prices must use the same margin that
+    # ``close_at_bankruptcy`` takes, or the close creates money.
+    margin = position_margin(acct_f, acct_i, account)
     return liquidation_price_nb(side, abs(pos) * ex_f[X_LOT_SIZE], acct_f[account, A_ENTRY],
                                 margin, tiers[T_FLOOR], tiers[T_MMR], tiers[T_CUM])
 
@@ -297,7 +300,7 @@ def liquidate(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, e
     to_usd = tick * lot
     entry = acct_f[account, A_ENTRY]
     margin = position_margin(acct_f, acct_i, account)
-    bankruptcy = bankruptcy_price_nb(side, lots * lot, entry, max(margin, 0.0))
+    bankruptcy = bankruptcy_price_nb(side, lots * lot, entry, margin)
     mark = ex_f[X_MARK]
     liq_price = acct_f[account, A_LIQ_PRICE]
     cancel_account_orders(orders, levels, meta, owner, account)
