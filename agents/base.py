@@ -1,0 +1,33 @@
+"""The base of every trading agent: a ``mesa.Agent`` with exchange accounts and a stage."""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from sim.model import MarketModel
+
+
+class Trader(mesa.Agent):
+    """An agent that trades through the model's exchanges.
+
+    Subclasses set ``kind`` (the agent type named in outputs) and ``stage`` (when it acts in
+    a step, ``sim.model.STAGE_*``) and implement ``act``, called once per step.
+    """
+
+    kind = "trader"
+    stage = 0
+
+    model: MarketModel
+
+    def __init__(self, model: MarketModel) -> None:
+        super().__init__(model)
+
+    def open_accounts(self, n: int, wallet: float, leverage: float,
+                      venue: str = "perp") -> np.ndarray:
+        """Open ``n`` accounts on ``venue`` for this agent; return their ids."""
+        return self.model.open_accounts(self, n, wallet, leverage, venue)
+
+    def act(self) -> None:
+        """Take this step's decisions."""
+        raise NotImplementedError

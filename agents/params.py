@@ -1,0 +1,164 @@
+"""The parameters of every agent type, with their defaults and units.
+
+One typed, frozen model per agent type. The scenario schema embeds these models, so a YAML
+file and a Python caller set the same names; unknown names are errors (``extra="forbid"``).
+Money is in USD, times in seconds, spreads and thresholds in basis points (1 bp = 0.01 %).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_LEVERAGE_MIX: dict[float, float] = {5: 0.15, 10: 0.30, 25: 0.25, 50: 0.20, 100: 0.10}
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_weights(weights: dict, what: str) -> dict:
+    """Return ``weights`` if every weight is >= 0 and they sum to 1 (to 1e-6)."""
+    if not weights:
+        raise ValueError(f"{what} must not be empty")
+    if any(w < 0 or not math.isfinite(w) for w in weights.values()):
+        raise ValueError(f"{what} weights must be finite and >= 0")
+    total = sum(weights.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"{what} weights must sum to 1, they sum to {total:g}")
+    return weights
+
+
+class MarketMakerParams(_Params):
+    """Quoting market makers (Avellaneda-Stoikov style inventory skew)."""
+
+    count: int = Field(4, ge=0, le=100, description="number of makers")
+    wallet: float = Field(5_000_000.0, gt=0, le=1e12, description="USD per maker")
+    leverage: float = Field(10.0, ge=1, description="account leverage")
+    levels: int = Field(5, ge=1, le=50, description="quote levels per side")
+    level_notional: float = Field(100_000.0, gt=0, le=1e10, description="USD quoted per level")
+    half_spread_bps: float = Field(1.0, gt=0, le=1000, description="base half spread")
+    level_spacing_bps: float = Field(1.0, gt=0, le=1000, description="gap between levels")
+    index_weight: float = Field(0.5, ge=0, le=1, description="fair = w*index + (1-w)*mid")
+    inventory_aversion: float = Field(
+        0.5, ge=0, description="reservation-price skew, in half spreads per max inventory")
+    max_inventory_notional: float = Field(
+        2_000_000.0, gt=0, description="inventory at which the maker quotes only to reduce")
+    vol_window_s: float = Field(60.0, gt=0, description="window of realized volatility")
+    vol_spread_mult: float = Field(
+        2.0, ge=0, description="spread widens by this x (realized vol / reference vol)")
+    reference_vol_bps: float = Field(2.0, gt=0, description="per-second vol at base spread")
+    pull_vol_bps: float = Field(
+        30.0, gt=0, description="per-second realized vol above which quotes are pulled")
+    requote_s: float = Field(1.0, gt=0, description="requote cadence")
+
+
+class ArbitrageurParams(_Params):
+    """Basis traders between the perpetual and the index (spot)."""
+
+    count: int = Field(2, ge=0, le=100)
+    wallet: float = Field(2_000_000.0, gt=0, le=1e12, description="USD per venue")
+    leverage: float = Field(5.0, ge=1)
+    threshold_bps: float = Field(5.0, gt=0, description="premium that opens a trade")
+    exit_bps: float = Field(1.0, ge=0, description="premium at which the trade is closed")
+    clip_notional: float = Field(50_000.0, gt=0, description="USD per trade")
+    max_position_notional: float = Field(
+        2_000_000.0, gt=0, description="capital limit: funding can run away beyond it")
+    interval_s: float = Field(1.0, gt=0, description="how often it looks")
+
+
+class NoiseParams(_Params):
+    """Small random market and limit flow."""
+
+    count: int = Field(20, ge=0, le=100_000)
+    wallet: float = Field(200_000.0, gt=0, le=1e12)
+    leverage: float = Field(5.0, ge=1)
+    rate_per_s: float = Field(0.5, ge=0, le=1000, description="orders per second, all agents")
+    market_share: float = Field(0.5, ge=0, le=1, description="share of market orders")
+    size_notional: float = Field(5_000.0, gt=0, description="median USD per order")
+    size_sigma: float = Field(1.0, ge=0, le=5, description="lognormal sigma of size")
+    limit_offset_bps: float = Field(10.0, ge=0, description="max distance of limit orders")
+    max_position_notional: float = Field(100_000.0, gt=0)
+
+
+class ValueParams(_Params):
+    """Traders who buy below and sell above the fundamental value, with noisy estimates."""
+
+    count: int = Field(10, ge=0, le=100_000)
+    wallet: float = Field(1_000_000.0, gt=0, le=1e12)
+    leverage: float = Field(3.0, ge=1)
+    rate_per_s: float = Field(0.2, ge=0, le=1000, description="decisions per second, all")
+    threshold_bps: float = Field(10.0, ge=0, description="mispricing that triggers a trade")
+    estimate_noise_bps: float = Field(10.0, ge=0, description="std of each estimate's error")
+    size_notional: float = Field(20_000.0, gt=0)
+    max_position_notional: float = Field(500_000.0, gt=0)
+
+
+class RetailParams(_Params):
+    """The leveraged crowd, kept as arrays (one account per trader, isolated margin)."""
+
+    count: int = Field(10_000, ge=0, le=10_000_000)
+    wallet: float = Field(5_000.0, gt=0, le=1e9, description="median USD per trader")
+    wallet_sigma: float = Field(1.0, ge=0, le=5, description="lognormal sigma of wallets")
+    arrival_rate_per_s: float = Field(0.5, ge=0, le=1000, description="entries per second")
+    leverage_mix: dict[float, float] = Field(
+        default_factory=lambda: dict(DEFAULT_LEVERAGE_MIX), description="leverage: weight")
+    margin_fraction: float = Field(
+        0.5, gt=0, le=1, description="median share of the wallet posted as margin")
+    size_sigma: float = Field(1.0, ge=0, le=5, description="lognormal sigma of sizes")
+    rule_mix: dict[Literal["momentum", "breakout", "contrarian", "round_number"], float] = (
+        Field(default_factory=lambda: {"momentum": 0.35, "breakout": 0.2, "contrarian": 0.25,
+                                       "round_number": 0.2}))
+    long_bias: float = Field(0.5, ge=0, le=1, description="P(long) when a rule is undecided")
+    lookback_s: float = Field(300.0, gt=0, description="window for momentum and swings")
+    round_number_usd: float = Field(1_000.0, gt=0, description="grid of round numbers")
+    stop_loss_prob: float = Field(0.6, ge=0, le=1, description="share who place a stop")
+    stop_offset_ticks: int = Field(20, ge=0, description="stop beyond the swing or round level")
+    take_profit_pct: float = Field(0.02, gt=0, le=10, description="take-profit distance")
+    hold_time_s: float = Field(3_600.0, gt=0, description="mean holding time")
+    reentry_budget: int = Field(2, ge=0, description="re-entries allowed after liquidation")
+    reentry_delay_s: float = Field(600.0, ge=0, description="mean wait before re-entering")
+
+    @field_validator("leverage_mix")
+    @classmethod
+    def _leverage_mix(cls, mix: dict[float, float]) -> dict[float, float]:
+        if any(not (1 <= lev <= 125) for lev in mix):
+            raise ValueError("leverage_mix leverages must be in [1, 125]")
+        return _check_weights(mix, "leverage_mix")
+
+    @field_validator("rule_mix")
+    @classmethod
+    def _rule_mix(cls, mix: dict) -> dict:
+        return _check_weights(mix, "rule_mix")
+
+
+class WhaleParams(_Params):
+    """A manipulator: idle -> scout -> build -> push -> harvest -> cool-down."""
+
+    count: int = Field(0, ge=0, le=10)
+    wallet: float = Field(20_000_000.0, gt=0, le=1e12)
+    leverage: float = Field(10.0, ge=1)
+    heatmap: Literal["true", "estimated"] = Field("true", description="the map it reads")
+    active_from_s: float = Field(1_800.0, ge=0)
+    active_to_s: float = Field(math.inf, gt=0)
+    scout_interval_s: float = Field(60.0, gt=0, description="how often it rereads the map")
+    max_distance_pct: float = Field(0.03, gt=0, le=0.5, description="farthest cluster it hunts")
+    min_cluster_notional: float = Field(1_000_000.0, gt=0)
+    min_payoff_ratio: float = Field(
+        1.0, ge=0, description="needed notional liquidated / notional to push")
+    max_position_notional: float = Field(10_000_000.0, gt=0)
+    build_clip_notional: float = Field(50_000.0, gt=0, description="passive order size")
+    build_s: float = Field(900.0, gt=0, description="longest build phase")
+    push_clip_notional: float = Field(100_000.0, gt=0, description="aggressive order size")
+    push_interval_s: float = Field(2.0, gt=0)
+    push_budget_notional: float = Field(20_000_000.0, gt=0, description="most it pushes")
+    harvest_s: float = Field(600.0, gt=0, description="longest harvest phase")
+    cooldown_s: float = Field(1_800.0, ge=0)
+
+    @model_validator(mode="after")
+    def _window(self) -> WhaleParams:
+        if self.active_to_s <= self.active_from_s:
+            raise ValueError("active_to_s must be after active_from_s")
+        return self

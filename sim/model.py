@@ -1,0 +1,164 @@
+"""The market model: a perpetual exchange, an index, and the agents that trade them.
+
+One step (``step_s`` simulated seconds) is the story of DESIGN.md's data flow:
+
+1. the clock advances, scheduled events fire, the fundamental value moves;
+2. spot agents trade on the spot book and the index is read from it (its mid), or the
+   fundamental itself is the index (``exogenous``);
+3. the perpetual's clock and index move (premium sample, mark price);
+4. perpetual agents act in stage order (makers, arbitrageurs, whale, value, noise, retail);
+5. the exchange settles: stops and liquidations cascade, funding at funding times;
+6. the step's fills and liquidations are published and the recorder appends the step.
+
+Agents are ``mesa.Agent`` objects with an integer ``stage`` and an ``act()`` method; they reach
+the markets only through ``model.perp`` and ``model.spot`` (``sim.exchange.Exchange``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+
+import mesa
+import numpy as np
+
+from sim.exchange import Exchange, ExchangeConfig
+from sim.index import FundamentalProcess
+
+# Activation order within a step; agents of one stage act in the order they were created.
+STAGE_SPOT = 0  # acts on the spot book before the index is read
+STAGE_MAKER = 1
+STAGE_ARBITRAGE = 2
+STAGE_WHALE = 3
+STAGE_VALUE = 4
+STAGE_NOISE = 5
+STAGE_RETAIL = 6
+
+NO_OWNER = -1
+
+
+class MarketModel(mesa.Model):
+    """A perpetual-futures market driven by agents.
+
+    Args:
+        perp_config: the perpetual's contract and venue rules.
+        fundamental: the fundamental value process.
+        seed: the root seed; every random draw comes from ``self.rng``.
+        spot_config: rules of the spot book whose mid is the index; None makes the
+            fundamental value itself the index (``exogenous``).
+        step_s: simulated seconds per step.
+    """
+
+    def __init__(self, perp_config: ExchangeConfig, fundamental: FundamentalProcess, *,
+                 seed: int, spot_config: ExchangeConfig | None = None,
+                 step_s: float = 1.0) -> None:
+        if not (isinstance(seed, int | np.integer) and seed >= 0):
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        if not (math.isfinite(step_s) and step_s > 0):
+            raise ValueError(f"step_s must be a finite number > 0, got {step_s!r}")
+        super().__init__(rng=np.random.default_rng(np.random.SeedSequence(int(seed))))
+        self.seed = int(seed)
+        self.step_s = float(step_s)
+        self.t = 0.0
+        self.fundamental = fundamental
+        self.perp = Exchange(perp_config)
+        self.spot = Exchange(spot_config) if spot_config is not None else None
+        self.index = fundamental.price
+        self.account_owner = np.full(1024, NO_OWNER, dtype=np.int64)
+        self.spot_account_owner = np.full(1024, NO_OWNER, dtype=np.int64)
+        self.owner_kind: dict[int, str] = {}
+        self.fills = self.perp.drain_fills()
+        self.liquidations = self.perp.drain_liquidations()
+        self.spot_fills = self.fills
+        self.events: list[tuple[float, str, str, str]] = []
+        self.observers: list[Callable[[MarketModel], None]] = []
+        self._scheduled: list[tuple[float, int, str, Callable[[], None]]] = []
+        self._n_scheduled = 0
+        self._order: list[mesa.Agent] | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def open_accounts(self, agent: mesa.Agent, n: int, wallet: float, leverage: float,
+                      venue: str = "perp") -> np.ndarray:
+        """Open ``n`` accounts owned by ``agent`` on ``venue`` ("perp" or "spot")."""
+        exchange = self.perp if venue == "perp" else self.spot
+        if exchange is None:
+            raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
+        ids = exchange.open_accounts(n, wallet, leverage)
+        owners = self.account_owner if venue == "perp" else self.spot_account_owner
+        if ids[-1] >= owners.shape[0]:
+            grown = np.full(max(2 * owners.shape[0], int(ids[-1]) + 1), NO_OWNER, np.int64)
+            grown[: owners.shape[0]] = owners
+            owners = grown
+            if venue == "perp":
+                self.account_owner = owners
+            else:
+                self.spot_account_owner = owners
+        owners[ids] = agent.unique_id
+        self.owner_kind[agent.unique_id] = getattr(agent, "kind", type(agent).__name__)
+        return ids
+
+    def schedule(self, t_seconds: float, label: str, action: Callable[[], None]) -> None:
+        """Run ``action`` at the first step whose time reaches ``t_seconds``; log ``label``."""
+        heapq.heappush(self._scheduled, (float(t_seconds), self._n_scheduled, label, action))
+        self._n_scheduled += 1
+
+    def log_event(self, agent: str, kind: str, detail: str = "") -> None:
+        """Record an event (a whale's phase change, a scheduled shock) at the current time."""
+        self.events.append((self.t, agent, kind, detail))
+
+    def register_agent(self, agent: mesa.Agent) -> None:
+        """Mesa hook: a new agent joins; the activation order is rebuilt lazily."""
+        super().register_agent(agent)
+        self._order = None
+
+    def deregister_agent(self, agent: mesa.Agent) -> None:
+        super().deregister_agent(agent)
+        self._order = None
+
+    # ------------------------------------------------------------------ the step
+
+    def step(self) -> None:
+        """Advance the market by one step (see the module docstring)."""
+        self.t += self.step_s
+        self._fire_scheduled()
+        value = self.fundamental.advance(self.rng, self.step_s)
+        order = self._activation_order()
+        n_spot = self._n_spot
+        if self.spot is not None:
+            self.spot.begin_step(self.t, value, self.step_s)
+            for agent in order[:n_spot]:
+                agent.act()
+            self.spot.settle()
+            self.spot_fills = self.spot.drain_fills()
+            mid = self.spot.mid_price
+            self.index = mid if mid is not None else (self.spot.last_price or value)
+        else:
+            self.index = value
+        self.perp.begin_step(self.t, self.index, self.step_s)
+        for agent in order[n_spot:]:
+            agent.act()
+        self.settle_report = self.perp.settle()
+        self.fills = self.perp.drain_fills()
+        self.liquidations = self.perp.drain_liquidations()
+        for observe in self.observers:
+            observe(self)
+
+    def run_until(self, t_seconds: float) -> None:
+        """Step until the clock reaches ``t_seconds``."""
+        while self.t + 1e-9 < t_seconds:
+            self.step()
+
+    def _fire_scheduled(self) -> None:
+        while self._scheduled and self._scheduled[0][0] <= self.t + 1e-9:
+            _, _, label, action = heapq.heappop(self._scheduled)
+            action()
+            self.log_event("schedule", label)
+
+    def _activation_order(self) -> list[mesa.Agent]:
+        if self._order is None:
+            agents = sorted(self.agents, key=lambda a: (a.stage, a.unique_id))
+            self._n_spot = sum(1 for a in agents if a.stage == STAGE_SPOT)
+            self._order = agents
+        return self._order
