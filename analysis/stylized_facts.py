@@ -1,0 +1,98 @@
+"""Stylized facts of a run's prices, funding and open interest (Cont 2001, 'Empirical
+properties of asset returns: stylized facts and statistical issues').
+
+The checks a realistic market should pass: fat-tailed returns (positive excess kurtosis),
+no linear autocorrelation of returns beyond the first lag, slowly decaying positive
+autocorrelation of absolute returns (volatility clustering). Plus the perpetual's own facts:
+funding at the interest-rate dead zone in calm markets, and cascades that cut open interest.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pandas as pd
+
+DEAD_ZONE_RATE = 0.0001  # 0.01 % per interval: the interest rate when the premium is small
+
+
+def log_returns(series: pd.DataFrame, interval_s: float = 60.0, column: str = "last"
+                ) -> np.ndarray:
+    """Return log-returns of ``column`` sampled every ``interval_s`` (last value per bar)."""
+    prices = series[["t", column]].dropna()
+    if prices.empty:
+        return np.zeros(0)
+    bars = np.floor((prices["t"].to_numpy() - 1e-9) / interval_s).astype(np.int64)
+    closes = prices.groupby(bars)[column].last()
+    return np.diff(np.log(closes.to_numpy()))
+
+
+def excess_kurtosis(x: np.ndarray) -> float:
+    """Return the sample excess kurtosis m4 / m2^2 - 3 (0 for a normal distribution)."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < 4:
+        return float("nan")
+    d = x - x.mean()
+    m2 = np.mean(d**2)
+    return float(np.mean(d**4) / m2**2 - 3.0) if m2 > 0 else float("nan")
+
+
+def autocorrelation(x: np.ndarray, lags: int) -> np.ndarray:
+    """Return the sample autocorrelation at lags 1..``lags`` (the biased estimator)."""
+    x = np.asarray(x, dtype=np.float64)
+    d = x - x.mean()
+    denom = float(np.dot(d, d))
+    if denom == 0 or len(x) <= lags:
+        return np.full(lags, np.nan)
+    return np.array([np.dot(d[:-k], d[k:]) / denom for k in range(1, lags + 1)])
+
+
+def dead_zone_share(funding: pd.DataFrame, tolerance: float = 1e-6) -> float:
+    """Return the share of funding settlements at the dead-zone rate (0.01 %)."""
+    if funding.empty:
+        return float("nan")
+    return float((np.abs(funding["rate"] - DEAD_ZONE_RATE) <= tolerance).mean())
+
+
+def largest_oi_drop(series: pd.DataFrame, window_s: float = 1800.0) -> float:
+    """Return the largest fall of open interest within ``window_s``, as a fraction of its level.
+
+    For each time t: (OI(t) - min OI over (t, t + window]) / OI(t), maximized over t.
+    """
+    t = series["t"].to_numpy()
+    oi = series["oi"].to_numpy()
+    best = 0.0
+    j = 0
+    # A monotone deque of window minima over the look-ahead window.
+    window: deque[int] = deque()
+    for i in range(len(t)):
+        while j < len(t) and t[j] <= t[i] + window_s:
+            while window and oi[window[-1]] >= oi[j]:
+                window.pop()
+            window.append(j)
+            j += 1
+        while window and window[0] <= i:
+            window.popleft()
+        if window and oi[i] > 0:
+            best = max(best, (oi[i] - oi[window[0]]) / oi[i])
+    return float(best)
+
+
+def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame) -> dict[str, float]:
+    """Return the run's stylized facts (1-minute returns of the last price)."""
+    r = log_returns(series, 60.0)
+    acf = autocorrelation(r, 30)
+    acf_abs = autocorrelation(np.abs(r), 30)
+    return {
+        "n_returns_1m": int(len(r)),
+        "excess_kurtosis_1m": excess_kurtosis(r),
+        "acf_lag1": float(acf[0]),
+        "max_abs_acf_lags_2_10": float(np.nanmax(np.abs(acf[1:10]))),
+        "acf_abs_lag1": float(acf_abs[0]),
+        "acf_abs_lag10": float(acf_abs[9]),
+        "acf_abs_lag30": float(acf_abs[29]),
+        "funding_dead_zone_share": dead_zone_share(funding),
+        "funding_mean": float(funding["rate"].mean()) if len(funding) else float("nan"),
+        "largest_oi_drop_30m": largest_oi_drop(series, 1800.0),
+    }

@@ -1,0 +1,51 @@
+"""Stylized-fact statistics on hand-built series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.stylized_facts import (
+    autocorrelation,
+    dead_zone_share,
+    excess_kurtosis,
+    largest_oi_drop,
+    log_returns,
+)
+
+
+def test_log_returns_take_the_last_price_of_each_minute():
+    # Seconds 1..180; the last price in minute 1 (t <= 60) is 100, in minute 2 is 110,
+    # in minute 3 is 99: returns log(110/100) and log(99/110).
+    t = np.arange(1, 181, dtype=float)
+    last = np.where(t <= 60, 100.0, np.where(t <= 120, 110.0, 99.0))
+    r = log_returns(pd.DataFrame({"t": t, "last": last}), 60.0)
+    np.testing.assert_allclose(r, [np.log(1.1), np.log(0.9)])
+
+
+def test_excess_kurtosis_of_two_point_distribution_is_minus_two():
+    # +-1 with equal weight: m2 = 1, m4 = 1, kurtosis 1 - 3 = -2.
+    assert excess_kurtosis(np.array([1.0, -1.0] * 50)) == pytest.approx(-2.0)
+
+
+def test_autocorrelation_of_alternating_series_is_minus_one_then_one():
+    # x = +1, -1, +1, ...: mean 0, sum of squares n; lag-1 products are all -1 (n - 1 of
+    # them), lag-2 products all +1 (n - 2): acf = -(n-1)/n and (n-2)/n for n = 10.
+    x = np.array([1.0, -1.0] * 5)
+    np.testing.assert_allclose(autocorrelation(x, 2), [-9 / 10, 8 / 10])
+
+
+def test_dead_zone_share_counts_settlements_at_one_basis_point():
+    funding = pd.DataFrame({"rate": [0.0001, 0.0001, 0.0003, -0.0002]})
+    assert dead_zone_share(funding) == pytest.approx(0.5)
+
+
+def test_largest_oi_drop_finds_the_fall_inside_the_window():
+    # OI 100 until t = 100, then 70 at t = 1000 and 40 at t = 2500. Within 1800 s of t = 100
+    # the lowest level is 70 (a 30 % drop); 40 comes 2400 s after t = 100 (outside) but
+    # 1500 s after t = 1000 (inside): 70 -> 40 is 3/7 = 42.9 %, the largest.
+    series = pd.DataFrame({"t": [0.0, 100.0, 1000.0, 2500.0], "oi": [100.0, 100.0, 70.0, 40.0]})
+    assert largest_oi_drop(series, 1800.0) == pytest.approx(3 / 7)
+    # With a 1000 s window 40 is out of reach of t = 1000 too: only the 30 % drop is left.
+    assert largest_oi_drop(series, 1000.0) == pytest.approx(0.3)
