@@ -1,0 +1,594 @@
+"""The leveraged retail crowd: many small isolated-margin traders kept as arrays.
+
+One ``RetailCrowd`` (a single mesa agent) owns ``count`` traders, each with its own perpetual
+account in isolated margin. The crowd is what builds the liquidation and stop clusters the
+project studies, so each trader follows the habits that retail trading guides and exchange
+post-mortems describe:
+
+* **Arrivals** are Poisson: ``Poisson(arrival_rate_per_s * step_s)`` idle traders look at the
+  chart each step, drawn from an idle pool without scanning the crowd (swap-remove).
+* **Entry rules**, one per trader from ``rule_mix``, read a one-sample-per-second price history:
+  momentum (side of the return over ``lookback_s``), breakout (buy a new lookback high, sell a
+  new low, else stay out), contrarian (against the return), round number (buy just above a
+  round level, sell just below one, "support and resistance"). ``long_bias`` breaks ties.
+* **Leverage** from ``leverage_mix`` (a trader's habit: set once on its account); **wallets**
+  lognormal around ``wallet`` and rounded to two significant figures (deposits are round sums);
+  **size**: margin = wallet * margin_fraction * lognormal(0, size_sigma), capped so the opening
+  and closing fees still fit (as the venues' "max" button does); one MARKET order.
+* **Stop-loss** (with probability ``stop_loss_prob``): a reduce-only STOP_MARKET on the *last*
+  price (the venues' default for stops) ``stop_offset_ticks`` beyond the recent swing low/high
+  or beyond the nearest round number, whichever is closer; if that is past the liquidation
+  price the stop goes just inside it. **Take-profit**: a LIMIT at entry * (1 +/- take_profit_pct).
+* **Exits**: stop, take-profit, liquidation, or a reduce-only MARKET order after an exponential
+  holding time of mean ``hold_time_s``. Leftover orders are cancelled and the trader is idle
+  again; after a liquidation it waits an exponential ``reentry_delay_s`` and re-enters only while
+  ``reentry_budget`` lasts, otherwise it is out for good.
+
+Cost per step is proportional to the traders who act: arrivals, due exits (a heap), traders
+whose wait ended (a heap) and the crowd's accounts found in the step's fills and liquidations
+(vectorized over the fills, not over the crowd). No per-trader array is read in full in ``act``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from agents.base import Trader
+from agents.params import RetailParams
+from sim.accounts import A_ENTRY, A_MAX_NOTIONAL, A_POS_MARGIN, A_WALLET, I_POSITION
+from sim.codes import (
+    BUY,
+    FLAG_STOP,
+    LIMIT,
+    MARKET,
+    SELL,
+    STOP_MARKET,
+    TRIGGER_LAST,
+    Status,
+)
+from sim.model import STAGE_RETAIL, MarketModel
+from sim.perp import liquidation_price
+
+# Trader status.
+IDLE = 0  # flat, in the idle pool, may arrive
+OPEN = 1  # holds (or is closing) a position
+WAITING = 2  # liquidated; re-enters after its wait
+OUT = 3  # liquidated with no re-entry left
+
+# Entry rules, in the order of ``RULES``.
+RULES = ("momentum", "breakout", "contrarian", "round_number")
+MOMENTUM, BREAKOUT, CONTRARIAN, ROUND_NUMBER = range(4)
+
+# Parameters not (yet) in RetailParams, kept here until the schema has them.
+ROUND_NEAR_FRACTION = 0.2  # "near" a round level: within this share of the round-number grid
+HISTORY_SAMPLE_S = 1.0  # the chart the crowd reads: one price sample per second (or per step)
+WALLET_SIGNIFICANT_DIGITS = 2  # deposits are round sums
+STOP_TRIGGER = TRIGGER_LAST  # retail stops watch the last price (the venues' default)
+
+
+# ---------------------------------------------------------------------- pure rules
+
+
+def entry_side(rule: int, window_ticks: np.ndarray, round_ticks: int, near_ticks: int,
+               u_tie: float, long_bias: float) -> int:
+    """Return the side a rule takes on a price window (BUY, SELL, or 0 to stay out).
+
+    ``window_ticks`` holds the chart's samples over the lookback, oldest first; its last entry
+    is the price now. Momentum follows the sign of ``now - oldest``, contrarian fades it (ties
+    go long with probability ``long_bias``: ``u_tie < long_bias``). Breakout buys a price above
+    every earlier sample and sells one below every earlier sample. Round number buys within
+    ``near_ticks`` above a multiple of ``round_ticks`` (support) and sells within ``near_ticks``
+    below one (resistance), the closer level winning.
+    """
+    now = int(window_ticks[-1])
+    tie = BUY if u_tie < long_bias else SELL
+    if rule == MOMENTUM or rule == CONTRARIAN:
+        move = now - int(window_ticks[0])
+        if move == 0:
+            return tie
+        follow = BUY if move > 0 else SELL
+        return follow if rule == MOMENTUM else -follow
+    if rule == BREAKOUT:
+        if len(window_ticks) < 2:
+            return 0
+        earlier = window_ticks[:-1]
+        if now > int(earlier.max()):
+            return BUY
+        if now < int(earlier.min()):
+            return SELL
+        return 0
+    below = (now // round_ticks) * round_ticks
+    above_gap = below + round_ticks - now
+    below_gap = now - below
+    if below_gap <= near_ticks and below_gap <= above_gap:
+        return BUY
+    if above_gap <= near_ticks:
+        return SELL
+    return 0
+
+
+def naive_stop_ticks(side: int, entry_ticks: int, swing_low_ticks: int, swing_high_ticks: int,
+                     round_ticks: int, offset_ticks: int, liq_price_ticks: float) -> int:
+    """Return the stop price (ticks) of a retail position, or 0 when no stop fits.
+
+    A long's stop goes ``offset_ticks`` below the recent swing low or below the nearest round
+    number under the entry, whichever is closer to the entry; a short's mirrors it above the
+    swing high or the round number over the entry. A stop at or beyond the liquidation price
+    (``liq_price_ticks``, fractional ticks; NaN or <= 0 when there is none) is moved just inside
+    it (``max(offset_ticks, 1)`` ticks). The stop stays at least one tick from the entry; if
+    that leaves no room before the liquidation price, there is no stop (0).
+    """
+    inside = max(offset_ticks, 1)
+    has_liq = liq_price_ticks > 0  # False for NaN
+    if side == BUY:
+        round_level = (entry_ticks // round_ticks) * round_ticks
+        stop = max(swing_low_ticks - offset_ticks, round_level - offset_ticks)
+        stop = min(stop, entry_ticks - 1)
+        if has_liq and stop <= liq_price_ticks:
+            stop = min(math.floor(liq_price_ticks) + inside, entry_ticks - 1)
+            if stop <= liq_price_ticks:
+                return 0
+        return stop if stop > 0 else 0
+    round_level = -(-entry_ticks // round_ticks) * round_ticks
+    stop = min(swing_high_ticks + offset_ticks, round_level + offset_ticks)
+    stop = max(stop, entry_ticks + 1)
+    if has_liq and stop >= liq_price_ticks:
+        stop = max(math.ceil(liq_price_ticks) - inside, entry_ticks + 1)
+        if stop >= liq_price_ticks:
+            return 0
+    return stop
+
+
+def take_profit_ticks(side: int, entry_price: float, take_profit_pct: float,
+                      tick_size: float) -> int:
+    """Return the take-profit limit price (ticks): entry * (1 + side * pct), rounded outwards.
+
+    0 when a short's target is not a positive price (no take-profit).
+    """
+    target = entry_price * (1.0 + side * take_profit_pct) / tick_size
+    return int(math.ceil(target - 1e-9)) if side == BUY else max(0, int(math.floor(target + 1e-9)))
+
+
+def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """Return positive ``values`` rounded to ``digits`` significant figures."""
+    scale = 10.0 ** (np.floor(np.log10(values)) - (digits - 1))
+    return np.round(values / scale) * scale
+
+
+# ---------------------------------------------------------------------- the chart
+
+
+class PriceHistory:
+    """The chart the crowd reads: the last ``window_s`` of prices, one sample per interval.
+
+    A ring buffer of ``ceil(window_s / interval_s) + 1`` samples (ticks); ``window()`` returns
+    them oldest first.
+    """
+
+    def __init__(self, window_s: float, interval_s: float) -> None:
+        self.interval_s = float(interval_s)
+        self.size = int(math.ceil(window_s / self.interval_s - 1e-9)) + 1
+        self.buffer = np.zeros(self.size, dtype=np.int64)
+        self.count = 0
+        self._next_t = -math.inf
+
+    def record(self, t_seconds: float, price_ticks: int) -> None:
+        """Append a sample if an interval has passed since the previous one."""
+        if t_seconds + 1e-9 < self._next_t:
+            return
+        self.buffer[self.count % self.size] = price_ticks
+        self.count += 1
+        self._next_t = t_seconds + self.interval_s
+
+    def window(self) -> np.ndarray:
+        """Return the samples in the window, oldest first (empty before the first)."""
+        if self.count <= self.size:
+            return self.buffer[: self.count]
+        start = self.count % self.size
+        return np.concatenate((self.buffer[start:], self.buffer[:start]))
+
+
+# ---------------------------------------------------------------------- the crowd
+
+
+@dataclass
+class RetailStats:
+    """Counts of what the crowd did since it was created."""
+
+    arrivals: int = 0  # idle traders drawn to look at the chart
+    entries: int = 0  # positions opened
+    skipped: int = 0  # arrivals whose rule gave no signal
+    too_small: int = 0  # arrivals whose size rounded to zero lots
+    unfilled: int = 0  # market entries that found no liquidity
+    rejects: int = 0  # orders the exchange rejected (see ``reject_reasons``)
+    stops_placed: int = 0
+    take_profits_placed: int = 0
+    stops_fired: int = 0
+    take_profits_filled: int = 0  # positions closed by their take-profit order
+    hold_exits: int = 0  # positions closed at the end of their holding time
+    liquidations: int = 0
+    other_closes: int = 0  # closed by something else (auto-deleveraging)
+    stray_closes: int = 0  # unwanted positions (a stale order filled) closed at market
+    reentries: int = 0  # liquidated traders back in the idle pool
+    out: int = 0  # liquidated traders with no re-entry left, or too poor to trade
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int | dict[str, int]]:
+        """Return the counts as a plain dict."""
+        return asdict(self)
+
+
+class RetailCrowd(Trader):
+    """``count`` leveraged retail traders on the perpetual, one isolated account each.
+
+    Args:
+        model: the market.
+        params: the crowd's parameters (``agents.params.RetailParams``).
+        venue: must be "perp" (the crowd trades the perpetual with leverage).
+
+    Per-trader state lives in arrays indexed by trader (``status``, ``rule``, ``leverage``,
+    ``side``, ``entry_t``, ``exit_t``, ``stop_order``, ``stop_ticks``, ``tp_order``,
+    ``reentries_left``, ``next_eligible_t``); trader ``i`` owns account ``first_account + i``.
+    """
+
+    kind = "retail"
+    stage = STAGE_RETAIL
+
+    def __init__(self, model: MarketModel, params: RetailParams, venue: str = "perp") -> None:
+        if venue != "perp":
+            raise ValueError(f"venue must be 'perp' (retail trades the perpetual), got {venue!r}")
+        super().__init__(model)
+        self.params = params
+        self.exchange = model.perp
+        self.stats = RetailStats()
+        self.last_step = {"arrivals": 0, "exits": 0, "returns": 0, "touched": 0, "examined": 0}
+        cfg = self.exchange.config
+        self.round_ticks = max(1, int(round(params.round_number_usd / cfg.tick_size)))
+        self.near_ticks = int(ROUND_NEAR_FRACTION * self.round_ticks)
+        self.history = PriceHistory(params.lookback_s, max(HISTORY_SAMPLE_S, model.step_s))
+        self.count = n = int(params.count)
+        rng = model.rng
+        levs = np.array(sorted(params.leverage_mix), dtype=np.float64)
+        lev_p = np.array([params.leverage_mix[v] for v in levs])
+        lev_idx = rng.choice(len(levs), size=n, p=lev_p / lev_p.sum())
+        wallets = round_significant(
+            params.wallet * np.exp(params.wallet_sigma * rng.standard_normal(n)),
+            WALLET_SIGNIFICANT_DIGITS)
+        # Traders are exchangeable: order them by (leverage, wallet) so that each group opens
+        # its accounts in one call and trader i owns account first_account + i.
+        order = np.lexsort((wallets, lev_idx))
+        self.leverage = levs[lev_idx[order]]
+        self.first_account = self._open_grouped(self.leverage, wallets[order])
+        rule_p = np.array([params.rule_mix.get(r, 0.0) for r in RULES])
+        self.rule = rng.choice(len(RULES), size=n, p=rule_p / rule_p.sum()).astype(np.int8)
+        self.status = np.full(n, IDLE, dtype=np.int8)
+        self.side = np.zeros(n, dtype=np.int8)
+        self.entry_t = np.full(n, np.nan)
+        self.exit_t = np.full(n, np.inf)
+        self.stop_order = np.zeros(n, dtype=np.int64)
+        self.stop_ticks = np.zeros(n, dtype=np.int64)
+        self.tp_order = np.zeros(n, dtype=np.int64)
+        self.reentries_left = np.full(n, params.reentry_budget, dtype=np.int64)
+        self.next_eligible_t = np.zeros(n)
+        self.idle_pool = np.arange(n, dtype=np.int64)  # idle traders in idle_pool[:n_idle]
+        self.n_idle = n
+        self._exits: list[tuple[float, int]] = []  # (exit time, trader), stale entries skipped
+        self._returns: list[tuple[float, int]] = []  # (eligible time, trader)
+
+    def _open_grouped(self, leverage: np.ndarray, wallets: np.ndarray) -> int:
+        """Open one account per trader, one call per (leverage, wallet); return the first id."""
+        n = len(leverage)
+        if n == 0:
+            return 0
+        change = np.flatnonzero((np.diff(leverage) != 0) | (np.diff(wallets) != 0)) + 1
+        starts = np.concatenate(([0], change))
+        ends = np.concatenate((change, [n]))
+        first = -1
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            ids = self.open_accounts(e - s, float(wallets[s]), float(leverage[s]))
+            if first < 0:
+                first = int(ids[0])
+            if int(ids[0]) != first + s:
+                raise RuntimeError("retail accounts must be opened as one contiguous block")
+        return first
+
+    # ------------------------------------------------------------------ the step
+
+    def act(self) -> None:
+        """Settle what happened to the crowd's accounts, then exits, returns and arrivals."""
+        if self.count == 0:
+            return
+        t = self.model.t
+        self.history.record(t, self._chart_price_ticks())
+        touched = self._reconcile(t)
+        returns = self._release_waiting(t)
+        exits = self._exit_due(t)
+        arrivals = self._arrive(t)
+        self.last_step = {"arrivals": arrivals, "exits": exits, "returns": returns,
+                          "touched": touched, "examined": arrivals + exits + returns + touched}
+
+    def _chart_price_ticks(self) -> int:
+        ex = self.exchange
+        last = ex.book.last_price()
+        if last:
+            return int(last)
+        bid, ask = ex.book.best_bid(), ex.book.best_ask()
+        if bid is not None and ask is not None:
+            return (bid + ask) // 2
+        return ex.to_ticks(self.model.index)
+
+    def _reconcile(self, t: float) -> int:
+        """Update traders whose accounts traded or were liquidated last step; return how many.
+
+        The crowd's accounts are one contiguous block, so membership is a range test on the
+        fills' accounts (the same set as ``model.account_owner == unique_id``): O(fills).
+        """
+        fills, liqs = self.model.fills, self.model.liquidations
+        if len(fills) == 0 and len(liqs) == 0:
+            return 0
+        lo, hi = self.first_account, self.first_account + self.count
+        accounts = np.concatenate((fills["maker_account"], fills["taker_account"],
+                                   liqs["account"]))
+        accounts = accounts[(accounts >= lo) & (accounts < hi)]
+        if accounts.size == 0:
+            return 0
+        traders = np.unique(accounts - lo)
+        liq_accounts = liqs["account"]
+        liquidated = np.isin(traders, liq_accounts[(liq_accounts >= lo) & (liq_accounts < hi)]
+                             - lo)
+        stop_ids = self.stop_order[traders]
+        tp_ids = self.tp_order[traders]
+        fired = (stop_ids > 0) & np.isin(stop_ids,
+                                         fills["taker_order"][(fills["flags"] & FLAG_STOP) != 0])
+        tp_hit = (tp_ids > 0) & np.isin(tp_ids, fills["maker_order"])
+        positions = self.exchange.acct_i[traders + lo, I_POSITION]
+        stats = self.stats
+        stats.stops_fired += int(fired.sum())
+        for k, i in enumerate(traders.tolist()):
+            pos = int(positions[k])
+            if liquidated[k]:
+                self._after_liquidation(i, pos, t)
+                continue
+            status = self.status[i]
+            if status != OPEN:
+                if pos != 0:  # cannot happen while orders are cancelled on close; be safe
+                    stats.stray_closes += 1
+                    self._market_close(i, pos)
+                continue
+            if pos == 0:
+                if fired[k]:
+                    pass  # counted above
+                elif tp_hit[k]:
+                    stats.take_profits_filled += 1
+                else:
+                    stats.other_closes += 1
+                self._close(i, t)
+            elif pos * int(self.side[i]) < 0:  # a stale take-profit flipped the position
+                stats.stray_closes += 1
+                self._close(i, t)
+        return len(traders)
+
+    def _after_liquidation(self, i: int, pos: int, t: float) -> None:
+        """Book a liquidation; the trader waits to re-enter, or is out when its budget is spent."""
+        self.stats.liquidations += 1
+        # The liquidation engine cancelled the account's orders.
+        self.stop_order[i] = 0
+        self.tp_order[i] = 0
+        self.stop_ticks[i] = 0
+        self.side[i] = 0
+        self.exit_t[i] = np.inf
+        if pos != 0:
+            self.stats.stray_closes += 1
+            self._market_close(i, pos)
+        left = int(self.reentries_left[i])
+        if left > 0:
+            self.reentries_left[i] = left - 1
+            delay = self.model.rng.exponential(self.params.reentry_delay_s)
+            self.next_eligible_t[i] = t + delay
+            self.status[i] = WAITING
+            heapq.heappush(self._returns, (t + delay, i))
+        else:
+            self.status[i] = OUT
+            self.stats.out += 1
+
+    def _release_waiting(self, t: float) -> int:
+        """Return liquidated traders whose wait is over to the idle pool; return how many."""
+        n = 0
+        while self._returns and self._returns[0][0] <= t + 1e-9:
+            _, i = heapq.heappop(self._returns)
+            n += 1
+            if self.status[i] == WAITING:
+                self.stats.reentries += 1
+                self._to_idle(i)
+        return n
+
+    def _exit_due(self, t: float) -> int:
+        """Close the positions whose holding time is over; return the schedule entries seen."""
+        n = 0
+        while self._exits and self._exits[0][0] <= t + 1e-9:
+            exit_t, i = heapq.heappop(self._exits)
+            n += 1
+            if self.status[i] != OPEN or self.exit_t[i] != exit_t:
+                continue  # closed earlier, or rescheduled
+            if self._close(i, t):
+                self.stats.hold_exits += 1
+        return n
+
+    # ------------------------------------------------------------------ closing
+
+    def _close(self, i: int, t: float) -> bool:
+        """Cancel the trader's orders and close what is left at market; True once flat.
+
+        A close that the book cannot fill is retried next step.
+        """
+        ex = self.exchange
+        account = self.first_account + i
+        for orders in (self.stop_order, self.tp_order):
+            oid = int(orders[i])
+            if oid > 0:
+                ex.cancel(account, oid)  # UNKNOWN_ORDER when it already filled or fired
+                orders[i] = 0
+        self.stop_ticks[i] = 0
+        pos = int(ex.acct_i[account, I_POSITION])
+        if pos != 0:
+            pos = self._market_close(i, pos)
+        if pos != 0:
+            retry = t + self.model.step_s
+            self.exit_t[i] = retry
+            heapq.heappush(self._exits, (retry, i))
+            return False
+        self._to_idle(i)
+        return True
+
+    def _market_close(self, i: int, pos: int) -> int:
+        """Send a reduce-only MARKET order against ``pos``; return the position left."""
+        account = self.first_account + i
+        res = self.exchange.submit(account, -1 if pos > 0 else 1, MARKET, abs(pos),
+                                   reduce_only=True)
+        if res.status != Status.OK:
+            self._reject(res.status)
+        return int(self.exchange.acct_i[account, I_POSITION])
+
+    def _to_idle(self, i: int) -> None:
+        self.status[i] = IDLE
+        self.side[i] = 0
+        self.exit_t[i] = np.inf
+        self.idle_pool[self.n_idle] = i
+        self.n_idle += 1
+
+    def _reject(self, status: Status) -> None:
+        self.stats.rejects += 1
+        name = Status(status).name
+        self.stats.reject_reasons[name] = self.stats.reject_reasons.get(name, 0) + 1
+
+    # ------------------------------------------------------------------ arrivals
+
+    def _arrive(self, t: float) -> int:
+        """Draw this step's arrivals from the idle pool and let each one trade; return how many."""
+        p = self.params
+        rng = self.model.rng
+        k = min(int(rng.poisson(p.arrival_rate_per_s * self.model.step_s)), self.n_idle)
+        if k == 0:
+            return 0
+        u_pick = rng.random(k)
+        u_tie = rng.random(k)
+        z_size = rng.standard_normal(k)
+        u_stop = rng.random(k)
+        hold = rng.exponential(p.hold_time_s, k)
+        window = self.history.window()
+        chosen = []
+        for j in range(k):  # swap-remove k distinct traders from the pool
+            slot = int(u_pick[j] * self.n_idle)
+            chosen.append(int(self.idle_pool[slot]))
+            self.n_idle -= 1
+            self.idle_pool[slot] = self.idle_pool[self.n_idle]
+        self.stats.arrivals += k
+        for j, i in enumerate(chosen):
+            side = entry_side(int(self.rule[i]), window, self.round_ticks, self.near_ticks,
+                              float(u_tie[j]), p.long_bias)
+            if side == 0:
+                self.stats.skipped += 1
+                self._to_idle(i)
+                continue
+            self.open_position(i, side, t, float(z_size[j]), bool(u_stop[j] < p.stop_loss_prob),
+                               float(hold[j]), window)
+        return k
+
+    def open_position(self, i: int, side: int, t: float, size_z: float, with_stop: bool,
+                      hold_s: float, window_ticks: np.ndarray) -> bool:
+        """Open trader ``i``'s position at market with its stop and take-profit; True if filled.
+
+        ``size_z`` is the standard normal draw of the size; ``window_ticks`` the chart over the
+        lookback (for the swing low/high). The trader must be out of the idle pool; if nothing
+        is opened it goes back to it (or out, when its wallet cannot buy one lot).
+        """
+        p = self.params
+        ex = self.exchange
+        cfg = ex.config
+        account = self.first_account + i
+        best = ex.book.best_ask() if side == BUY else ex.book.best_bid()
+        if best is None:
+            self.stats.unfilled += 1
+            self._to_idle(i)
+            return False
+        leverage = float(self.leverage[i])
+        wallet = float(ex.acct_f[account, A_WALLET])
+        # Leave room for the opening and closing taker fees, as the venues' "max" size does.
+        max_margin = wallet / (1.0 + 2.0 * leverage * cfg.taker_fee)
+        margin = min(wallet * p.margin_fraction * math.exp(p.size_sigma * size_z), max_margin)
+        notional = min(margin * leverage, 0.999 * float(ex.acct_f[account, A_MAX_NOTIONAL]))
+        lot_value = best * cfg.tick_size * cfg.lot_size
+        lots = int(notional / lot_value)
+        if lots < 1:
+            self.stats.too_small += 1
+            if max_margin * leverage < lot_value:
+                self.status[i] = OUT
+                self.stats.out += 1
+            else:
+                self._to_idle(i)
+            return False
+        res = ex.submit(account, side, MARKET, lots)
+        if res.status != Status.OK:
+            self._reject(res.status)
+        pos = int(ex.acct_i[account, I_POSITION])
+        if pos == 0:
+            if res.status == Status.OK:
+                self.stats.unfilled += 1
+            self._to_idle(i)
+            return False
+        self.stats.entries += 1
+        self.status[i] = OPEN
+        self.side[i] = side
+        self.entry_t[i] = t
+        self.exit_t[i] = t + hold_s
+        heapq.heappush(self._exits, (t + hold_s, i))
+        entry = float(ex.acct_f[account, A_ENTRY])
+        qty = abs(pos)
+        if with_stop:
+            self._place_stop(i, side, qty, entry, window_ticks)
+        tp = take_profit_ticks(side, entry, p.take_profit_pct, cfg.tick_size)
+        if tp > 0:
+            res = ex.submit(account, -side, LIMIT, qty, tp)
+            if res.status == Status.OK:
+                self.stats.take_profits_placed += 1
+                self.tp_order[i] = res.order_id
+            else:
+                self._reject(res.status)
+        return True
+
+    def _place_stop(self, i: int, side: int, qty: int, entry: float,
+                    window_ticks: np.ndarray) -> None:
+        ex = self.exchange
+        cfg = ex.config
+        account = self.first_account + i
+        entry_ticks = int(round(entry / cfg.tick_size))
+        if len(window_ticks):
+            low, high = int(window_ticks.min()), int(window_ticks.max())
+        else:
+            low = high = entry_ticks
+        margin = max(float(ex.acct_f[account, A_POS_MARGIN]), 0.0)
+        liq = liquidation_price(side, qty * cfg.lot_size, entry, margin, cfg.tiers)
+        stop = naive_stop_ticks(side, entry_ticks, low, high, self.round_ticks,
+                                self.params.stop_offset_ticks, liq / cfg.tick_size)
+        if stop <= 0:
+            return
+        res = ex.submit(account, -side, STOP_MARKET, qty, stop, trigger=STOP_TRIGGER,
+                        reduce_only=True)
+        if res.status == Status.OK:
+            self.stats.stops_placed += 1
+            self.stop_order[i] = res.order_id
+            self.stop_ticks[i] = stop
+        else:
+            self._reject(res.status)
+
+    # ------------------------------------------------------------------ reporting
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Return how many traders are idle, open, waiting and out (O(count): not per step)."""
+        counts = np.bincount(self.status, minlength=4)
+        return {"idle": int(counts[IDLE]), "open": int(counts[OPEN]),
+                "waiting": int(counts[WAITING]), "out": int(counts[OUT])}
