@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -65,3 +66,60 @@ def list_scenarios() -> None:
         sc = load_scenario_or_exit(name)
         first_line = sc.description.strip().splitlines()[0] if sc.description.strip() else ""
         click.echo(f"{name:<{width}}  {first_line}")
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Replace the scenario's seed.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory to write (default: runs/<scenario>-seed<N>).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override one setting (the value is read as YAML); repeatable.")
+def run(scenario: str, seed: int | None, out_dir: str | None,
+        overrides: tuple[str, ...]) -> None:
+    """Run SCENARIO (a bundled name or a path) and write its run directory.
+
+    The directory holds manifest.json, series/trades/liquidations/funding/accounts/events
+    Parquet tables and heatmap_true.npz; it is written atomically at the end.
+    """
+    from pathlib import Path
+
+    from scenarios.run import run as run_scenario
+    from scenarios.run import summarize
+
+    sc = load_scenario_or_exit(scenario, overrides)
+    if seed is not None:
+        sc = sc.model_copy(update={"seed": seed})
+    out = Path(out_dir) if out_dir else Path("runs") / f"{sc.name}-seed{sc.seed}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        click.echo(f"--out: {out} exists and is not an empty directory; choose another",
+                   err=True)
+        raise SystemExit(2)
+    with _progress_bar(enabled=sys.stderr.isatty()) as progress:
+        result = run_scenario(sc, out=out, progress=progress)
+    click.echo(summarize(result))
+    click.echo(f"wrote {out}")
+
+
+class _progress_bar:
+    """A click progress bar on stderr, shown only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.done = 0
+
+    def __enter__(self):
+        return self.update if self.enabled else None
+
+    def update(self, step: int, n_steps: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=n_steps, label="simulating", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(step - self.done)
+        self.done = step
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

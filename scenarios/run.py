@@ -1,0 +1,241 @@
+"""Build a market from a scenario, run it, and summarize the result.
+
+``run("whale_hunt", seed=1)`` returns a ``RunResult``; with ``out=`` it also writes the run
+directory (atomically). ``build_market`` is the composition root: the only place that knows
+the schema, the agents and the simulator at once.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from agents.arbitrageur import Arbitrageur
+from agents.flow import NoiseTraders, ValueTraders
+from agents.market_maker import MarketMaker
+from agents.retail import RetailCrowd
+from agents.whale import Whale
+from scenarios.schema import Scenario, load_scenario
+from sim.exchange import ExchangeConfig
+from sim.heatmap import price_edges
+from sim.index import FundamentalProcess
+from sim.model import MarketModel
+from sim.recorder import Recorder
+from sim.result import RunResult
+
+VERSIONED = ("liqsim", "numpy", "numba", "mesa", "pandas", "pyarrow", "pydantic")
+
+
+@dataclass
+class Market:
+    """A built market: the model, its recorder and its agents by type."""
+
+    scenario: Scenario
+    model: MarketModel
+    recorder: Recorder
+    agents: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def n_steps(self) -> int:
+        """Steps the scenario's duration takes."""
+        return int(math.ceil(self.scenario.duration_s / self.scenario.step_s - 1e-9))
+
+
+def build_market(scenario: Scenario) -> Market:
+    """Return the model, recorder and agents a scenario describes, seeded by its seed."""
+    sc = scenario
+    ix = sc.index
+    fundamental = FundamentalProcess(ix.initial_price, ix.drift_per_year, ix.volatility_per_year,
+                                     ix.jump_rate_per_day, ix.jump_mean, ix.jump_std)
+    spot_config = None
+    if ix.model == "spot":
+        spot_config = ExchangeConfig(tick_size=ix.spot.tick_size, lot_size=ix.spot.lot_size,
+                                     maker_fee=ix.spot.maker_fee, taker_fee=ix.spot.taker_fee,
+                                     initial_price=ix.initial_price,
+                                     insurance_fund=0.0)
+    model = MarketModel(sc.exchange.to_config(ix.initial_price), fundamental, seed=sc.seed,
+                        spot_config=spot_config, step_s=sc.step_s)
+    agents: dict[str, list] = {}
+
+    def add(kind: str, agent: object) -> None:
+        agents.setdefault(kind, []).append(agent)
+
+    if ix.model == "spot":
+        for _ in range(ix.spot.makers.count):
+            add("spot_market_maker", MarketMaker(model, ix.spot.makers, venue="spot"))
+        if ix.spot.value.count:
+            add("spot_value", ValueTraders(model, ix.spot.value, venue="spot"))
+    a = sc.agents
+    for _ in range(a.market_maker.count):
+        add("market_maker", MarketMaker(model, a.market_maker))
+    for _ in range(a.arbitrageur.count):
+        add("arbitrageur", Arbitrageur(model, a.arbitrageur))
+    for _ in range(a.whale.count):
+        add("whale", Whale(model, a.whale))
+    if a.value.count:
+        add("value", ValueTraders(model, a.value))
+    if a.noise.count:
+        add("noise", NoiseTraders(model, a.noise))
+    if a.retail.count:
+        add("retail", RetailCrowd(model, a.retail))
+    _schedule_events(model, sc, agents)
+    out = sc.outputs
+    series_every = max(1, round(out.series_interval_s / sc.step_s))
+    heatmap_every = max(1, round(out.heatmap_interval_s / sc.step_s))
+    edges = price_edges(ix.initial_price, out.heatmap_range_pct, out.heatmap_bin_usd)
+    market = Market(sc, model, None, agents)  # type: ignore[arg-type]
+    market.recorder = Recorder(model, series_every, heatmap_every, edges, market.n_steps)
+    return market
+
+
+def _schedule_events(model: MarketModel, sc: Scenario, agents: dict[str, list]) -> None:
+    for event in sc.events:
+        if event.kind == "index_jump":
+            model.schedule(event.at_s, f"index_jump {event.log_return:+g}",
+                           _jump(model, event.log_return))
+        elif event.kind == "whale_active":
+            for whale in agents.get("whale", []):
+                model.schedule(event.from_s, "whale_active on", _call(whale.set_active, True))
+                model.schedule(event.to_s, "whale_active off", _call(whale.set_active, False))
+        elif event.kind == "maker_withdrawal":
+            makers = agents.get("market_maker", [])
+            chosen = makers[: math.ceil(event.fraction * len(makers))]
+            for maker in chosen:
+                model.schedule(event.from_s, "maker_withdrawal start", maker.pause)
+                model.schedule(event.to_s, "maker_withdrawal end", maker.resume)
+
+
+def _jump(model: MarketModel, log_return: float) -> Callable[[], None]:
+    return lambda: model.fundamental.shock(log_return) and None
+
+
+def _call(method: Callable, *args: object) -> Callable[[], None]:
+    return lambda: method(*args)
+
+
+def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
+        out: str | Path | None = None,
+        progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Run a scenario (a bundled name, a path or a ``Scenario``); return its ``RunResult``.
+
+    Args:
+        scenario: what to run.
+        seed: replaces the scenario's seed.
+        overrides: ``key.path=value`` strings applied before validation.
+        out: when given, the run directory to write (it must not exist or be empty).
+        progress: called as ``progress(step, n_steps)`` every few hundred steps.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
+    if seed is not None:
+        sc = sc.model_copy(update={"seed": int(seed)})
+    if out is not None and Path(out).exists() and any(Path(out).iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty")
+    market = build_market(sc)
+    model, n_steps = market.model, market.n_steps
+    started = time.perf_counter()
+    for step in range(n_steps):
+        model.step()
+        if progress is not None and step % 500 == 0:
+            progress(step, n_steps)
+    wall = time.perf_counter() - started
+    if progress is not None:
+        progress(n_steps, n_steps)
+    result = market.recorder.result(model, _manifest(market, wall))
+    if out is not None:
+        result.write(out)
+    return result
+
+
+def _manifest(market: Market, wall_s: float) -> dict:
+    sc, model = market.scenario, market.model
+    resolved = sc.resolved()
+    messages = model.perp.messages + (model.spot.messages if model.spot is not None else 0)
+    return {
+        "scenario": sc.name,
+        "scenario_sha256": sc.sha256(),
+        "resolved_scenario": resolved,
+        "seed": sc.seed,
+        "steps": market.n_steps,
+        "simulated_seconds": model.t,
+        "wall_seconds": round(wall_s, 3),
+        "order_messages": messages,
+        "versions": _versions(),
+        "agents": {kind: len(group) for kind, group in market.agents.items()},
+    }
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def summarize(result: RunResult) -> str:
+    """Return a one-screen text summary of a run."""
+    s, liq, m = result.series, result.liquidations, result.manifest
+    lines = [f"scenario {m['scenario']}  seed {m['seed']}  "
+             f"{m['simulated_seconds'] / 3600:.2f} simulated hours in {m['wall_seconds']:.1f} s "
+             f"({m['simulated_seconds'] / max(m['wall_seconds'], 1e-9):,.0f} sim s per wall s)"]
+    last = s["last"].dropna()
+    if len(last):
+        lines.append(f"price        {last.min():,.1f} .. {last.max():,.1f}  "
+                     f"(first {last.iloc[0]:,.1f}, last {last.iloc[-1]:,.1f})")
+    notional = liq["qty"] * liq["fill_price"]
+    for side, name in ((1, "long"), (-1, "short")):
+        mask = liq["side"] == side
+        lines.append(f"liquidations {name:5s} {int(mask.sum()):6d}  "
+                     f"{float(notional[mask].sum()):,.0f} USD")
+    cascade = largest_cascade(liq)
+    if cascade is not None:
+        lines.append(f"largest cascade  {cascade['count']} liquidations, "
+                     f"{cascade['notional']:,.0f} USD, "
+                     f"t {cascade['start']:.0f}..{cascade['end']:.0f} s")
+    if len(result.funding):
+        rates = result.funding["rate"]
+        lines.append(f"funding      {rates.min() * 100:+.4f}% .. {rates.max() * 100:+.4f}% "
+                     f"over {len(rates)} settlements")
+    else:
+        lines.append("funding      no settlement in this run")
+    if len(s):
+        lines.append(f"open interest {s['oi'].iloc[0]:,.3f} -> {s['oi'].iloc[-1]:,.3f} "
+                     f"({s['oi_notional'].iloc[-1]:,.0f} USD)")
+    acc = result.accounts
+    whales = acc[acc["agent_type"] == "whale"]
+    if len(whales) and len(s):
+        mark = float(s["mark"].iloc[-1])
+        pnl = (whales["realized_pnl"] - whales["fees"] - whales["funding"]
+               + whales["position"] * (mark - whales["entry_price"])).sum()
+        lines.append(f"whale PnL    {pnl:,.0f} USD (fees and funding included, open at mark)")
+    inv = m.get("invariants", {})
+    lines.append(f"invariants   {'all passed' if inv.get('all_passed') else inv.get('failures')} "
+                 f"in {inv.get('checks', 0)} checks; max money drift "
+                 f"{inv.get('max_money_drift_usd', 0.0):.2e} USD")
+    return "\n".join(lines)
+
+
+def largest_cascade(liquidations, gap_s: float = 60.0) -> dict | None:
+    """Return the largest run of liquidations with gaps under ``gap_s`` (by notional)."""
+    if len(liquidations) == 0:
+        return None
+    t = liquidations["t"].to_numpy()
+    notional = (liquidations["qty"] * liquidations["fill_price"]).to_numpy()
+    group = np.concatenate([[0], np.cumsum(np.diff(t) > gap_s)])
+    sums = np.bincount(group, weights=notional)
+    best = int(np.argmax(sums))
+    members = group == best
+    return {"count": int(members.sum()), "notional": float(sums[best]),
+            "start": float(t[members][0]), "end": float(t[members][-1])}
+
+
+__all__ = ["run", "build_market", "summarize", "largest_cascade", "Market"]
