@@ -1,0 +1,411 @@
+"""The whale: cluster scoring by hand, and whole hunts in a small scripted market.
+
+The scripted market (test-only agents below) is built so that each whale phase is forced:
+
+- ``Ladder`` quotes 30 levels of 300 lots (0.3 BTC) per side, 50 USD apart, around the last
+  trade price, every step: a push moves the price and the price stays where it was pushed.
+- ``Flow`` alternates a market buy and a market sell of 250 lots, less than one level, so the
+  price only ticks between two levels and the whale's passive orders at the touch get hit.
+  It acts before the whale (arbitrage stage), so the whale's push is each step's last trade.
+- 40 accounts at 50x hold 2 BTC each (8 M USD) opened at 100,000 against one 1x account: the
+  cluster. A long's liquidation price is (WB + cum - Q EP) / (Q MMR - Q) with WB = 4,000,
+  cum = 50, Q = 2, EP = 100,000, MMR = 0.005: 98,467.3, in the 50 USD bin [98,450, 98,500)
+  whose centre is 98,475. Shorts mirror it: (4,000 + 50 + 200,000) / 2.01 = 101,517.4, in
+  [101,500, 101,550), centre 101,525.
+- Liquidations trigger on the last price (the ``last_price_trigger`` rule), so a push acts at
+  once, and the insurance fund starts with 10 M USD so that no ADL touches the whale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.base import Trader
+from agents.params import WhaleParams
+from agents.whale import (
+    BUILD_SHARE,
+    Whale,
+    choose_target,
+    dense_runs,
+    resting_stop_notional,
+    score_clusters,
+)
+from sim.codes import (
+    BUY,
+    LIMIT,
+    MARKET,
+    SELL,
+    STOP_MARKET,
+    TRIGGER_LAST,
+    TRIGGER_MARK,
+    Status,
+)
+from sim.exchange import Exchange, ExchangeConfig
+from sim.index import FundamentalProcess
+from sim.model import STAGE_ARBITRAGE, STAGE_MAKER, MarketModel
+
+LOT = 0.001
+CLUSTER_LOTS = 2_000
+CLUSTER_ACCOUNTS = 40
+
+
+# ---------------------------------------------------------------- the scripted market
+
+
+class Ladder(Trader):
+    """Test liquidity: a LIMIT ladder around the last trade price, refreshed every step."""
+
+    kind = "ladder"
+    stage = STAGE_MAKER
+
+    def __init__(self, model: MarketModel, levels: int = 30, spacing_ticks: int = 500,
+                 lots: int = 300) -> None:
+        super().__init__(model)
+        self.account = int(self.open_accounts(1, 100e6, 10)[0])
+        self.levels, self.spacing, self.lots = levels, spacing_ticks, lots
+        self.ids: list[int] = []
+
+    def act(self) -> None:
+        ex = self.model.perp
+        centre = ex.book.last_price() or ex.to_ticks(self.model.index)
+        for oid in self.ids:
+            ex.cancel(self.account, oid)
+        self.ids = []
+        for k in range(1, self.levels + 1):
+            for side in (BUY, SELL):
+                res = ex.submit(self.account, side, LIMIT, self.lots,
+                                centre - side * k * self.spacing)
+                self.ids.append(res.order_id)
+
+
+class Flow(Trader):
+    """Test flow: a market buy, then a market sell, of ``lots`` each, alternately."""
+
+    kind = "flow"
+    stage = STAGE_ARBITRAGE
+
+    def __init__(self, model: MarketModel, lots: int = 250) -> None:
+        super().__init__(model)
+        self.account = int(self.open_accounts(1, 100e6, 10)[0])
+        self.lots = lots
+        self.n = 0
+
+    def act(self) -> None:
+        self.n += 1
+        self.model.perp.submit(self.account, BUY if self.n % 2 else SELL, MARKET, self.lots)
+
+
+def open_cluster(model: MarketModel, side: int, price: float = 100_000.0) -> np.ndarray:
+    """Open the 50x crowd on ``side`` directly on the exchange; return its accounts."""
+    ex = model.perp
+    counterparty = int(ex.open_accounts(1, 1e9, 1)[0])
+    crowd = ex.open_accounts(CLUSTER_ACCOUNTS, CLUSTER_LOTS * LOT * price / 50, 50)
+    res = ex.submit(counterparty, -side, LIMIT, CLUSTER_ACCOUNTS * CLUSTER_LOTS,
+                    ex.to_ticks(price))
+    assert res.status == Status.OK
+    for account in crowd:
+        res = ex.submit(int(account), side, MARKET, CLUSTER_LOTS)
+        assert res.filled == CLUSTER_LOTS, res
+    return crowd
+
+
+def whale_params(**overrides) -> WhaleParams:
+    values = dict(count=1, active_from_s=5.0, scout_interval_s=10.0,
+                  max_position_notional=2_400_000.0, build_clip_notional=50_000.0,
+                  build_s=150.0, push_clip_notional=100_000.0, push_interval_s=2.0,
+                  push_budget_notional=5_000_000.0, harvest_s=120.0, cooldown_s=60.0)
+    values.update(overrides)
+    return WhaleParams(**values)
+
+
+def scripted_market(crowd_side: int, seed: int = 1,
+                    **overrides) -> tuple[MarketModel, Whale, np.ndarray]:
+    """Return (model, whale, crowd accounts) for a crowd of longs (BUY) or shorts (SELL)."""
+    config = ExchangeConfig(liquidation_trigger=TRIGGER_LAST, insurance_fund=10e6,
+                            price_levels=1 << 14)
+    model = MarketModel(config, FundamentalProcess(100_000.0, volatility_per_year=0.5),
+                        seed=seed)
+    crowd = open_cluster(model, crowd_side)
+    Ladder(model)
+    whale = Whale(model, whale_params(**overrides))
+    Flow(model)
+    return model, whale, crowd
+
+
+def phases(model: MarketModel) -> list[str]:
+    """Return the "<old> -> <new>" part of every phase event."""
+    return [detail.split(":")[0] for _, agent, kind, detail in model.events
+            if agent == "whale" and kind == "phase"]
+
+
+def entry_notional(model: MarketModel, whale: Whale) -> float:
+    view = model.perp.account(whale.account)
+    return abs(view.position_lots) * LOT * view.entry_price
+
+
+HUNT = ["idle -> scout", "scout -> build", "build -> push", "push -> harvest",
+        "harvest -> cooldown", "cooldown -> idle"]
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def test_dense_runs_split_at_bins_below_the_mean():
+    # mean = 16 / 6 = 2.67: the 1 between the fives is not dense, so two runs.
+    notional = np.array([0.0, 5.0, 5.0, 1.0, 5.0, 0.0])
+    assert dense_runs(notional, np.ones(6, dtype=bool)) == [(1, 2), (4, 4)]
+    eligible = np.array([True, True, True, True, False, False])
+    # over the first four bins the mean is 11 / 4 = 2.75
+    assert dense_runs(notional, eligible) == [(1, 2)]
+
+
+def hand_heatmap():
+    """100 USD bins over 97,000-103,000, price 100,000 (bin 30 starts at the price).
+
+    Longs: A = 1 M in [98,000, 98,100) + 2 M in [98,100, 98,200); B = 1 M in [99,000, 99,100);
+    D = 5 M in [97,100, 97,200). Shorts: C = 4 M in [101,500, 101,600). A long bin above the
+    price (1 M in [100,500, 100,600)) must be ignored.
+    """
+    edges = np.arange(97_000.0, 103_000.0 + 1, 100.0)
+    long_usd = np.zeros(60)
+    short_usd = np.zeros(60)
+    long_usd[10], long_usd[11] = 1e6, 2e6
+    long_usd[20] = 1e6
+    long_usd[1] = 5e6
+    long_usd[35] = 1e6
+    short_usd[45] = 4e6
+    return edges, long_usd, short_usd
+
+
+def linear_depth(taker_side: int, price_usd: float) -> float:
+    """1,000 USD of resting orders per USD of distance from 100,000 (1 M per 1 %)."""
+    return abs(100_000.0 - price_usd) * 1_000.0
+
+
+def test_score_clusters_hand_computed():
+    edges, long_usd, short_usd = hand_heatmap()
+    clusters = score_clusters(edges, long_usd, short_usd, 100_000.0, linear_depth,
+                              distance_cost_per_pct=500_000.0)
+    by_low = {c.low: c for c in clusters}
+    assert sorted(by_low) == [97_100.0, 98_000.0, 99_000.0, 101_500.0]
+    a = by_low[98_000.0]
+    # near edge 98,200: 1.8 %, depth 1.8 M, distance cost 1.8 x 0.5 M = 0.9 M
+    assert (a.side, a.high, a.near_edge) == ("long", 98_200.0, 98_200.0)
+    assert a.centre == pytest.approx((98_050 * 1 + 98_150 * 2) / 3)
+    assert a.distance_pct == pytest.approx(0.018)
+    assert a.depth_cost == pytest.approx(1.8e6)
+    assert a.cost == pytest.approx(2.7e6)
+    assert a.ratio == pytest.approx(3e6 / 2.7e6)
+    assert by_low[99_000.0].ratio == pytest.approx(1e6 / 1.35e6)  # 0.9 M + 0.45 M
+    assert by_low[97_100.0].ratio == pytest.approx(5e6 / 4.2e6)  # 2.8 M + 1.4 M
+    c = by_low[101_500.0]
+    assert (c.side, c.near_edge, c.centre, c.push_side) == ("short", 101_500.0, 101_550.0, BUY)
+    assert c.cost == pytest.approx(2.25e6)  # 1.5 M + 0.75 M
+    assert c.ratio == pytest.approx(4e6 / 2.25e6)
+
+
+def test_choose_target_takes_the_best_ratio_not_the_biggest_cluster():
+    edges, long_usd, short_usd = hand_heatmap()
+    score = dict(distance_cost_per_pct=500_000.0)
+    clusters = score_clusters(edges, long_usd, short_usd, 100_000.0, linear_depth, **score)
+    rules = dict(min_cluster_notional=1e6, min_payoff_ratio=1.0, max_distance_pct=0.03)
+    # D holds the most notional (5 M, ratio 1.19) but C's ratio is 1.78.
+    assert choose_target(clusters, **rules).low == 101_500.0
+    # Without C, D's 1.19 beats A's 1.11.
+    no_shorts = score_clusters(edges, long_usd, np.zeros(60), 100_000.0, linear_depth, **score)
+    assert choose_target(no_shorts, **rules).low == 97_100.0
+    # Within 1.4 % only B is left, and its 0.74 misses a ratio of 1 but passes 0.5.
+    assert choose_target(clusters, **{**rules, "max_distance_pct": 0.014}) is None
+    near = choose_target(clusters, **{**rules, "max_distance_pct": 0.014,
+                                      "min_payoff_ratio": 0.5})
+    assert near.low == 99_000.0
+    # A 4.5 M floor leaves only D.
+    assert choose_target(clusters, **{**rules, "min_cluster_notional": 4.5e6}).low == 97_100.0
+
+
+def test_stops_add_to_the_payoff_of_their_side():
+    edges, long_usd, short_usd = hand_heatmap()
+    sell_stops = np.zeros(60)
+    sell_stops[20] = 2e6  # B becomes 3 M: ratio 3 / 1.35 = 2.22, the best
+    clusters = score_clusters(edges, long_usd, short_usd, 100_000.0, linear_depth,
+                              long_stops_usd=sell_stops, distance_cost_per_pct=500_000.0)
+    best = choose_target(clusters, min_cluster_notional=1e6, min_payoff_ratio=1.0,
+                         max_distance_pct=0.03)
+    assert (best.low, best.liquidation_notional, best.stop_notional) == (99_000.0, 1e6, 2e6)
+    assert best.ratio == pytest.approx(3e6 / 1.35e6)
+
+
+def test_resting_stop_notional_counts_live_stops_only():
+    ex = Exchange(ExchangeConfig(price_levels=1 << 12), account_capacity=4)
+    a = int(ex.open_accounts(1, 1e6, 10)[0])
+    assert ex.submit(a, SELL, STOP_MARKET, 100, 990_000, TRIGGER_LAST).status == Status.OK
+    assert ex.submit(a, SELL, STOP_MARKET, 300, 991_000, TRIGGER_MARK).status == Status.OK
+    assert ex.submit(a, BUY, STOP_MARKET, 200, 1_010_000, TRIGGER_MARK).status == Status.OK
+    gone = ex.submit(a, SELL, STOP_MARKET, 500, 992_000, TRIGGER_LAST).order_id
+    assert ex.cancel(a, gone) == Status.OK
+    edges = np.arange(98_000.0, 102_000.0 + 1, 500.0)
+    sell, buy = resting_stop_notional(ex, edges)
+    # 0.1 BTC at 99,000 + 0.3 BTC at 99,100, both in [99,000, 99,500); 0.2 BTC at 101,000
+    assert sell[2] == pytest.approx(0.1 * 99_000 + 0.3 * 99_100)
+    assert sell.sum() == pytest.approx(sell[2])
+    assert buy[6] == pytest.approx(0.2 * 101_000)
+    assert buy.sum() == pytest.approx(buy[6])
+
+
+# ---------------------------------------------------------------- construction
+
+
+def bare_model() -> MarketModel:
+    return MarketModel(ExchangeConfig(price_levels=1 << 12),
+                       FundamentalProcess(100_000.0, volatility_per_year=0.0), seed=0)
+
+
+def test_estimated_heatmap_needs_a_reader():
+    with pytest.raises(ValueError, match="heatmap_reader"):
+        Whale(bare_model(), whale_params(heatmap="estimated"))
+
+
+def test_venue_must_be_the_perpetual():
+    with pytest.raises(ValueError, match="perp"):
+        Whale(bare_model(), whale_params(), venue="spot")
+
+
+def test_estimated_mode_scores_the_map_its_reader_gives():
+    model = bare_model()
+    edges, long_usd, short_usd = hand_heatmap()
+    reads = []
+
+    def reader(m):
+        reads.append(m.t)
+        return edges, long_usd, short_usd
+
+    whale = Whale(model, whale_params(heatmap="estimated", active_from_s=0.0,
+                                      min_cluster_notional=3.5e6), heatmap_reader=reader)
+    model.step()
+    # The book is empty, so cost is distance only (1 M per %): D 5 M / 2.8 M = 1.79 and
+    # C 4 M / 1.5 M = 2.67 qualify; C wins.
+    assert reads == [1.0]
+    assert whale.phase == "build"
+    assert (whale.target.side, whale.target.low) == ("short", 101_500.0)
+    target_events = [d for _, _, k, d in model.events if k == "target"]
+    assert len(target_events) == 1
+    assert "side=short centre=101550.0" in target_events[0]
+    assert "notional=4000000" in target_events[0] and "ratio=2.67" in target_events[0]
+
+
+# ---------------------------------------------------------------- whole hunts
+
+
+def run_recording(model: MarketModel, whale: Whale, steps: int) -> list[float]:
+    """Step the model; return the whale's entry notional after every step."""
+    held = []
+    for _ in range(steps):
+        model.step()
+        held.append(entry_notional(model, whale))
+    return held
+
+
+def test_hunts_a_long_cluster_phase_by_phase():
+    model, whale, crowd = scripted_market(BUY)
+    held = run_recording(model, whale, 320)
+    assert phases(model)[:6] == HUNT
+    targets = [d for _, _, k, d in model.events if k == "target"]
+    assert targets[0].startswith("price=") and "side=long centre=98475.0" in targets[0]
+    assert len(whale.hunts) == 1
+    hunt = whale.hunts[0]
+    assert hunt["side"] == "long" and hunt["push_outcome"] == "target reached"
+    assert hunt["start_t"] == 5.0
+    assert hunt["start_t"] < hunt["build_end_t"] < hunt["push_end_t"] <= hunt["end_t"]
+    # It built a short of about BUILD_SHARE x 2.4 M, passively, before pushing.
+    assert hunt["built_lots"] > 0
+    assert hunt["built_notional"] == pytest.approx(BUILD_SHARE * 2.4e6, rel=0.05)
+    assert hunt["pushed_notional"] > 0
+    # Every long of the crowd was liquidated, below its 100,000 entry.
+    assert (model.perp.acct_i[crowd, 0] == 0).all()
+    assert 0.9 * 8e6 < hunt["liquidated_notional"] < 8e6
+    assert model.perp.account(whale.account).position_lots == 0
+    assert hunt["peak_notional"] == pytest.approx(max(held))
+    summary = [d for _, _, k, d in model.events if k == "hunt"]
+    assert len(summary) == 1 and f"pnl={hunt['pnl']:.0f}" in summary[0]
+
+
+def test_squeezes_a_short_cluster_as_the_mirror_image():
+    model, whale, crowd = scripted_market(SELL)
+    positions = []
+    for _ in range(320):
+        model.step()
+        positions.append(model.perp.account(whale.account).position_lots)
+    assert phases(model)[:6] == HUNT
+    hunt = whale.hunts[0]
+    assert hunt["side"] == "short" and hunt["target"]["centre"] == 101_525.0
+    assert hunt["push_outcome"] == "target reached"
+    assert min(positions) >= 0 and max(positions) > 0  # it was long, never short
+    assert (model.perp.acct_i[crowd, 0] == 0).all()
+    assert hunt["liquidated_notional"] > 0.9 * 8e6
+    assert positions[-1] == 0
+
+
+def test_position_never_exceeds_max_position_notional():
+    # 1.2 M: 0.6 M is built, 0.6 M of push room is less than the ~0.8 M the push needs.
+    model, whale, _ = scripted_market(BUY, max_position_notional=1_200_000.0)
+    held = run_recording(model, whale, 300)
+    assert max(held) <= 1_200_000.0
+    assert max(held) > 1_100_000.0  # the limit was what stopped it
+    assert whale.hunts[0]["push_outcome"] == "position limit reached"
+    assert "push -> harvest: position limit reached" in [
+        d for _, _, k, d in model.events if k == "phase"]
+
+
+def test_same_seed_gives_identical_fills_and_events():
+    def run(seed):
+        model, whale, _ = scripted_market(BUY, seed=seed)
+        fills = []
+        for _ in range(250):
+            model.step()
+            fills.append(model.fills.copy())
+        return np.concatenate(fills).tobytes(), list(model.events), whale.hunts
+
+    first, second = run(7), run(7)
+    assert first[0] == second[0]
+    assert first[1] == second[1]
+    assert first[2] == second[2]
+
+
+def test_waits_for_its_window_and_set_active_off_aborts_the_build():
+    model, whale, _ = scripted_market(BUY, active_from_s=30.0)
+    model.run_until(29.0)
+    assert phases(model) == [] and whale.phase == "idle"
+    model.run_until(40.0)
+    assert phases(model) == ["idle -> scout", "scout -> build"]
+    assert model.perp.account(whale.account).position_lots < 0
+    model.schedule(41.0, "whale_active", lambda: whale.set_active(False))
+    model.run_until(60.0)
+    events = [(k, d) for _, a, k, d in model.events if a == "whale"]
+    assert ("active", "off") in events
+    assert phases(model)[2] == "build -> harvest"
+    # A build that never pushed still closes its position; no hunt starts while off.
+    model.run_until(400.0)
+    assert model.perp.account(whale.account).position_lots == 0
+    assert whale.hunts[0]["push_outcome"] == "deactivated while building"
+    assert whale.hunts[0]["pushed_notional"] == 0.0
+    assert phases(model)[-1] == "cooldown -> idle" and whale.phase == "idle"
+
+
+def test_rejected_orders_end_the_hunt_without_crashing():
+    # 1,000 USD at 10x cannot margin a 50 k clip: build and push are both rejected.
+    model, whale, _ = scripted_market(BUY, wallet=1_000.0)
+    model.run_until(20.0)
+    details = [d for _, _, k, d in model.events if k == "phase"]
+    assert "build -> push: build order rejected: INSUFFICIENT_MARGIN" in details
+    assert "push -> harvest: push order rejected: INSUFFICIENT_MARGIN" in details
+    assert whale.hunts[0]["built_lots"] == 0 and whale.hunts[0]["pnl"] == 0.0
+    assert whale.phase == "cooldown"
+
+
+def test_a_reader_with_mismatched_arrays_is_reported():
+    model = bare_model()
+    Whale(model, whale_params(heatmap="estimated", active_from_s=0.0),
+          heatmap_reader=lambda m: (np.arange(5.0), np.zeros(3), np.zeros(4)))
+    with pytest.raises(ValueError, match="edges of length n \\+ 1"):
+        model.step()
