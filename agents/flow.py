@@ -1,0 +1,256 @@
+"""Background flow: noise traders (random orders) and value traders (toward the fundamental).
+
+Both are crowds: one mesa agent owns ``count`` accounts, and a step costs time in proportion
+to the orders drawn, not to ``count``. Arrivals are Poisson, as in the zero-intelligence order
+flow of Farmer, Patelli & Zovko (2005), 'The predictive power of zero intelligence in financial
+markets'; value traders are the fundamentalists of the heterogeneous-agent literature (e.g.
+Chiarella & Iori 2002), who buy below and sell above a noisy estimate of the fundamental value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from agents.base import Trader
+from agents.params import NoiseParams, ValueParams
+from sim.accounts import I_POSITION
+from sim.codes import BUY, IOC, LIMIT, MARKET, SELL, Status
+from sim.exchange import Exchange
+from sim.model import STAGE_NOISE, STAGE_SPOT, STAGE_VALUE, MarketModel
+
+BPS = 1e-4
+# Noise limit orders are GTC; the oldest are cancelled beyond this many resting...
+NOISE_MAX_RESTING = 64
+# ... or once they are this old, so the book does not fill with stale orders.
+NOISE_ORDER_TTL_S = 120.0
+_EPS = 1e-9
+
+
+def _venue(model: MarketModel, venue: str) -> Exchange:
+    if venue == "perp":
+        return model.perp
+    if venue == "spot" and model.spot is not None:
+        return model.spot
+    raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
+
+
+def _limit_ticks(price: float, side: int, tick_size: float) -> int:
+    """Return ``price`` in ticks, rounded so that the limit is never more generous."""
+    x = price / tick_size
+    return math.floor(x + _EPS) if side == BUY else math.ceil(x - _EPS)
+
+
+def capped_order(side: int, lots: int, position: int, max_lots: int) -> tuple[int, int, bool]:
+    """Return (side, lots, forced_reduce) for an order that keeps ``|position| <= max_lots``.
+
+    An order that would grow the position is cut to the room left; with no room left the
+    account only reduces: the side flips, the size is cut to the position and
+    ``forced_reduce`` is True.
+    """
+    room = max_lots - side * position
+    if room > 0:
+        return side, min(lots, room), False
+    if position == 0:
+        return side, 0, False
+    side = SELL if position > 0 else BUY
+    return side, min(lots, abs(position)), True
+
+
+class RandomBlocks:
+    """Draws from the model's generator, taken in blocks to spare a numpy call per draw.
+
+    Every draw still comes from ``model.rng`` in a fixed order, so runs stay reproducible.
+
+    Args:
+        rng: the model's generator.
+        poisson_mean: the mean of the Poisson counts ``arrivals`` returns.
+        block: draws fetched at once.
+    """
+
+    def __init__(self, rng: np.random.Generator, poisson_mean: float, block: int = 1024) -> None:
+        self.rng = rng
+        self.poisson_mean = poisson_mean
+        self.block = block
+        self._uniforms: list[float] = []
+        self._normals: list[float] = []
+        self._counts: list[int] = []
+
+    def arrivals(self) -> int:
+        """Return a Poisson(``poisson_mean``) count."""
+        if not self._counts:
+            self._counts = self.rng.poisson(self.poisson_mean, self.block).tolist()[::-1]
+        return self._counts.pop()
+
+    def uniform(self) -> float:
+        """Return a uniform draw in [0, 1)."""
+        if not self._uniforms:
+            self._uniforms = self.rng.random(self.block).tolist()
+        return self._uniforms.pop()
+
+    def normal(self) -> float:
+        """Return a standard normal draw."""
+        if not self._normals:
+            self._normals = self.rng.standard_normal(self.block).tolist()
+        return self._normals.pop()
+
+
+class _Crowd(Trader):
+    """Accounts of one crowd on one venue, and the helpers its members share."""
+
+    def __init__(self, model: MarketModel, params: NoiseParams | ValueParams,
+                 venue: str, rate_per_s: float) -> None:
+        super().__init__(model)
+        self.params = params
+        self.venue = venue
+        self.exchange = _venue(model, venue)
+        if venue == "spot":
+            self.stage = STAGE_SPOT
+        self.accounts = (self.open_accounts(params.count, params.wallet, params.leverage, venue)
+                         if params.count > 0 else np.zeros(0, dtype=np.int64))
+        self._account_list = self.accounts.tolist()
+        self.draws = RandomBlocks(model.rng, rate_per_s * model.step_s)
+        self._lot = self.exchange.config.lot_size
+        self._tick = self.exchange.config.tick_size
+
+    def reference_price(self) -> float:
+        """Return the book's mid, else the last trade, else the index (perp) or fundamental."""
+        ex = self.exchange
+        mid = ex.mid_price
+        if mid is not None:
+            return mid
+        last = ex.last_price
+        if last is not None:
+            return last
+        return self.model.index if self.venue == "perp" else self.model.fundamental.price
+
+    def _arrivals(self) -> int:
+        return self.draws.arrivals() if self._account_list else 0
+
+    def _pick_account(self) -> int:
+        accounts = self._account_list
+        return accounts[min(int(self.draws.uniform() * len(accounts)), len(accounts) - 1)]
+
+    def _lots(self, notional: float, price: float) -> int:
+        return int(notional / (price * self._lot) + _EPS)
+
+    def _position(self, account: int) -> int:
+        return self.exchange.acct_i.item(account, I_POSITION)
+
+
+class NoiseTraders(_Crowd):
+    """``count`` noise accounts sending random market and limit orders.
+
+    Each step: ``Poisson(rate_per_s * step_s)`` orders, each from a random account; a market
+    order with probability ``market_share``, else a GTC limit at a uniform random distance of
+    up to ``limit_offset_bps`` from the mid on the passive side; a fair coin for the side;
+    lognormal notional with median ``size_notional`` and log-sd ``size_sigma``. An account at
+    ``max_position_notional`` only reduces. Resting limits are cancelled oldest first beyond
+    ``NOISE_MAX_RESTING`` orders or after ``NOISE_ORDER_TTL_S``.
+
+    Args:
+        model: the market.
+        params: ``NoiseParams``.
+        venue: "perp" (STAGE_NOISE) or "spot" (STAGE_SPOT).
+    """
+
+    kind = "noise"
+    stage = STAGE_NOISE
+
+    def __init__(self, model: MarketModel, params: NoiseParams, venue: str = "perp") -> None:
+        super().__init__(model, params, venue, params.rate_per_s)
+        self.resting: deque[tuple[float, int, int]] = deque()  # (t placed, account, order id)
+
+    def act(self) -> None:
+        """Draw this step's orders and send them; cancel stale resting limits."""
+        n = self._arrivals()
+        if n:
+            self._send(n)
+        if self.resting:
+            self._expire()
+
+    def _send(self, n: int) -> None:
+        p = self.params
+        draws = self.draws
+        ex = self.exchange
+        ref = self.reference_price()
+        max_lots = self._lots(p.max_position_notional, ref)
+        for _ in range(n):
+            account = self._pick_account()
+            is_market = draws.uniform() < p.market_share
+            side = BUY if draws.uniform() < 0.5 else SELL
+            offset = draws.uniform() * p.limit_offset_bps * BPS
+            notional = p.size_notional * math.exp(p.size_sigma * draws.normal())
+            side, lots, forced_reduce = capped_order(side, self._lots(notional, ref),
+                                                     self._position(account), max_lots)
+            if lots <= 0:
+                continue
+            if is_market:
+                ex.submit(account, side, MARKET, lots, reduce_only=forced_reduce)
+                continue
+            price = _limit_ticks(ref * (1.0 - side * offset), side, self._tick)
+            result = ex.submit(account, side, LIMIT, lots, price)
+            if result.status is Status.OK and result.filled < lots:
+                self.resting.append((self.model.t, account, result.order_id))
+
+    def _expire(self) -> None:
+        oldest_allowed = self.model.t - NOISE_ORDER_TTL_S
+        resting = self.resting
+        while resting and (len(resting) > NOISE_MAX_RESTING or resting[0][0] <= oldest_allowed):
+            _, account, order_id = resting.popleft()
+            self.exchange.cancel(account, order_id)  # UNKNOWN_ORDER if it has filled: fine
+
+
+class ValueTraders(_Crowd):
+    """``count`` value accounts trading toward a noisy estimate of the fundamental value.
+
+    Each step: ``Poisson(rate_per_s * step_s)`` decisions, each by a random account that draws
+    an estimate ``V * exp(estimate_noise_bps * Z)`` of the fundamental ``V``; it buys
+    ``size_notional`` (IOC, no higher than ``estimate * (1 - threshold)``) when the mid is below
+    ``estimate * (1 - threshold)``, sells (no lower than ``estimate * (1 + threshold)``) when
+    above ``estimate * (1 + threshold)``, within ``max_position_notional``.
+
+    Args:
+        model: the market.
+        params: ``ValueParams``.
+        venue: "perp" (STAGE_VALUE) or "spot" (STAGE_SPOT).
+    """
+
+    kind = "value"
+    stage = STAGE_VALUE
+
+    def __init__(self, model: MarketModel, params: ValueParams, venue: str = "perp") -> None:
+        super().__init__(model, params, venue, params.rate_per_s)
+
+    def act(self) -> None:
+        """Draw this step's decisions and trade the mispriced ones."""
+        n = self._arrivals()
+        if n == 0:
+            return
+        p = self.params
+        ex = self.exchange
+        threshold = p.threshold_bps * BPS
+        for _ in range(n):
+            account = self._pick_account()
+            estimate = self.model.fundamental.price * math.exp(
+                p.estimate_noise_bps * BPS * self.draws.normal())
+            ref = self.reference_price()  # the previous decision may have moved it
+            if ref < estimate * (1.0 - threshold):
+                side = BUY
+            elif ref > estimate * (1.0 + threshold):
+                side = SELL
+            else:
+                continue
+            lots, at_limit = capped_order(side, self._lots(p.size_notional, ref),
+                                          self._position(account),
+                                          self._lots(p.max_position_notional, ref))[1:]
+            if lots <= 0 or at_limit:
+                continue  # at its limit: the only trade left would go against its view
+            limit = _limit_ticks(estimate * (1.0 - side * threshold), side, self._tick)
+            ex.submit(account, side, IOC, lots, limit)
+
+
+__all__ = ["NoiseTraders", "ValueTraders", "RandomBlocks", "capped_order", "NOISE_MAX_RESTING",
+           "NOISE_ORDER_TTL_S"]

@@ -1,0 +1,419 @@
+"""Market makers: a ladder of post-only quotes around a fair price, skewed by inventory.
+
+The quotes follow the shape of Avellaneda & Stoikov (2008), 'High-frequency trading in a
+limit order book': the maker centres its quotes on a *reservation price* that is the fair
+price shifted against its inventory, so that a long maker sells more readily than it buys,
+and its spread widens with volatility. Here, in relative terms,
+
+- fair ``F = w * anchor + (1 - w) * mid`` (the anchor is the index on the perpetual and the
+  fundamental value on spot, where the index *is* the spot mid; the mid falls back to the
+  anchor when a side of the book is empty);
+- half spread ``h = half_spread_bps * (1 + vol_spread_mult * max(0, vol / reference_vol - 1))``
+  with ``vol`` the per-second realized volatility of the log mid over ``vol_window_s``;
+- reservation ``r = F * (1 - inventory_aversion * h * q)``, ``q = inventory / max_inventory``
+  clipped to [-1, 1];
+- bids at ``r * (1 - h)`` and asks at ``r * (1 + h)``, then ``levels - 1`` more levels per
+  side, ``level_spacing_bps`` apart. Quotes are pulled while realized vol exceeds
+  ``pull_vol_bps`` or while paused; at ``|inventory| >= max_inventory_notional`` only the side
+  that reduces the inventory is quoted.
+
+Message economy. Levels sit on a fixed price grid whose step is the level spacing (anchored at
+tick 0): the inner bid is the grid price nearest ``r * (1 - h)``, the inner ask the grid price
+nearest ``r * (1 + h)`` (and at least one step above the bid), with a hysteresis of
+``QUOTE_HYSTERESIS`` steps. So the quoted half spread is ``h`` on average, within about half a
+spacing either way; a small move of the fair price changes nothing, and a move of one grid
+step costs four messages (one cancel and one new order per side), not ``4 * levels``.
+A requote diffs the wanted ladder against the resting orders and cancels or places only what
+differs; an order whose remaining size fell below ``1 - SIZE_TOLERANCE`` of its level size is
+replaced. When the ladder is
+unchanged and no quote was touched the requote sends nothing and costs a few microseconds.
+
+Quotes are POST_ONLY: a maker must never take liquidity. When its fair is stale against the
+book (someone else's quote is inside it), a crossing LIMIT would trade at the taker fee and
+move the price by itself; a post-only level is skipped instead (and retried next requote).
+"""
+
+from __future__ import annotations
+
+import math
+
+from agents.base import Trader
+from agents.params import MarketMakerParams
+from sim.accounts import I_POSITION
+from sim.book import O_ID, O_QTY, SLOT_MASK, W_BUY_LOTS, W_SELL_LOTS
+from sim.codes import BUY, POST_ONLY, SELL, Status
+from sim.model import STAGE_MAKER, STAGE_SPOT, MarketModel
+
+BPS = 1e-4
+# A partly filled quote is kept while it has lost at most this share of its level size.
+SIZE_TOLERANCE = 0.25
+# The inner quote moves only when its target is this many grid steps past the rounding point,
+# so a fair price that hovers at a rounding boundary does not flip the ladder every requote.
+QUOTE_HYSTERESIS = 0.2
+# The grid step is re-derived from the price only when the price has moved this much since.
+GRID_REBASE = 0.10
+_EPS = 1e-9  # absorbs float error when a price falls exactly on a grid point
+
+
+class RealizedVol:
+    """Per-second realized volatility of a price's log returns over a sliding window.
+
+    Realized variance is the sum of squared log returns (Andersen & Bollerslev 1998); divided
+    by the window's length in seconds it gives a per-second variance. O(1) per update: a ring
+    buffer of squared returns and their running sum, re-summed exactly once per lap.
+
+    Each price is tagged with its ``source``; a return is taken only between two prices of the
+    same source. A maker reads the mid, or the index when a side of the book is empty; the gap
+    between the two is no price move, and counting it would keep the quotes pulled for as
+    long as the book stays one-sided (which it does, because the quotes are pulled).
+
+    Args:
+        window_s: the window's length in seconds.
+        step_s: seconds between updates.
+    """
+
+    def __init__(self, window_s: float, step_s: float) -> None:
+        self.step_s = float(step_s)
+        self._squares = [0.0] * max(1, int(round(window_s / step_s)))
+        self._i = 0
+        self._count = 0
+        self._total = 0.0
+        self._last_log: float | None = None
+        self._last_source = 0
+
+    def update(self, price: float, source: int = 0) -> None:
+        """Add the return from the previous price to ``price`` (USD, > 0) if same ``source``."""
+        log_price = math.log(price)
+        if self._last_log is not None and source == self._last_source:
+            square = (log_price - self._last_log) ** 2
+            self._total += square - self._squares[self._i]
+            self._squares[self._i] = square
+            self._i = (self._i + 1) % len(self._squares)
+            self._count = min(self._count + 1, len(self._squares))
+            if self._i == 0:
+                self._total = math.fsum(self._squares)
+        self._last_log = log_price
+        self._last_source = source
+
+    @property
+    def per_s(self) -> float:
+        """Return the realized volatility per second (a fraction; 0 before two updates)."""
+        if self._count == 0:
+            return 0.0
+        return math.sqrt(max(self._total, 0.0) / (self._count * self.step_s))
+
+
+def _round_half_up(x: float) -> int:
+    """Return the nearest integer to ``x``, halves up (not Python's round-half-even)."""
+    return math.floor(x + 0.5 + _EPS)
+
+
+def half_spread(vol_per_s: float, params: MarketMakerParams) -> float:
+    """Return the half spread (a fraction) widened by realized volatility above the reference."""
+    excess = max(0.0, vol_per_s / (params.reference_vol_bps * BPS) - 1.0)
+    return params.half_spread_bps * BPS * (1.0 + params.vol_spread_mult * excess)
+
+
+def reservation_price(fair: float, inventory_notional: float, half: float,
+                      params: MarketMakerParams) -> float:
+    """Return the fair price shifted against inventory (Avellaneda-Stoikov reservation price)."""
+    q = max(-1.0, min(1.0, inventory_notional / params.max_inventory_notional))
+    return fair * (1.0 - params.inventory_aversion * half * q)
+
+
+def grid_ticks(price: float, tick_size: float, params: MarketMakerParams) -> int:
+    """Return the level spacing in ticks at ``price`` (at least one tick)."""
+    return max(1, int(round(params.level_spacing_bps * BPS * price / tick_size)))
+
+
+def quote_bounds(fair: float, inventory_notional: float, vol_per_s: float,
+                 params: MarketMakerParams) -> tuple[float, float]:
+    """Return the unrounded inner bid and ask, ``r * (1 - h)`` and ``r * (1 + h)`` (USD)."""
+    half = half_spread(vol_per_s, params)
+    r = reservation_price(fair, inventory_notional, half, params)
+    return r * (1.0 - half), r * (1.0 + half)
+
+
+def quoted_sides(inventory_notional: float, params: MarketMakerParams) -> tuple[int, int]:
+    """Return the levels quoted on (bid, ask): only the reducing side at the inventory limit."""
+    n = params.levels
+    if inventory_notional >= params.max_inventory_notional:
+        return 0, n
+    if inventory_notional <= -params.max_inventory_notional:
+        return n, 0
+    return n, n
+
+
+def ladder(inner_ticks: int, side: int, n: int, grid: int) -> list[int]:
+    """Return ``n`` prices (ticks) from ``inner_ticks`` away from the spread, best first."""
+    step = -grid if side == BUY else grid
+    return [price for price in range(inner_ticks, inner_ticks + n * step, step) if price > 0]
+
+
+def quote_ladder(fair: float, inventory_notional: float, vol_per_s: float,
+                 params: MarketMakerParams, tick_size: float,
+                 grid: int) -> tuple[list[int], list[int]]:
+    """Return (bid prices, ask prices) in ticks, best first, on the grid of step ``grid``.
+
+    The inner quotes are the grid prices nearest ``quote_bounds``; a side is empty when the
+    inventory limit allows only the other side. (A running maker adds hysteresis to this.)
+    """
+    bid, ask = quote_bounds(fair, inventory_notional, vol_per_s, params)
+    bid0 = _round_half_up(bid / tick_size / grid) * grid
+    ask0 = max(_round_half_up(ask / tick_size / grid) * grid, bid0 + grid)
+    n_bids, n_asks = quoted_sides(inventory_notional, params)
+    return ladder(bid0, BUY, n_bids, grid), ladder(ask0, SELL, n_asks, grid)
+
+
+class _Side:
+    """The resting quotes of one side and what the last sync left there."""
+
+    __slots__ = ("side", "owner_col", "quotes", "inner", "key", "lots", "slack")
+
+    def __init__(self, side: int) -> None:
+        self.side = side
+        self.owner_col = W_BUY_LOTS if side == BUY else W_SELL_LOTS
+        self.quotes: dict[int, int] = {}  # price (ticks) -> order id
+        self.inner = 0  # the inner price last chosen (ticks), 0 before any
+        self.key: tuple | None = None  # (inner, levels, grid) of the last complete sync
+        self.lots = 0  # lots resting after the last sync
+        self.slack = 0  # lots any one quote may lose before it must be replaced
+
+    def intact(self, lots_now: int) -> bool:
+        """Return True if every quote of the last complete sync still rests at keep size.
+
+        Fills only take lots away, and no quote can have lost more than all the lots lost,
+        so a loss within the slack leaves every quote live and at or above its keep size.
+        """
+        return self.key is not None and 0 <= self.lots - lots_now <= self.slack
+
+
+class MarketMaker(Trader):
+    """One market maker with one account, quoting ``levels`` post-only levels per side.
+
+    Args:
+        model: the market.
+        params: quoting parameters (``MarketMakerParams``; ``count`` is the builder's business:
+            one agent per maker).
+        venue: "perp" (acts in STAGE_MAKER) or "spot" (quotes ``model.spot`` in STAGE_SPOT,
+            anchored on the fundamental value).
+
+    Attributes:
+        messages_sent: order entries and cancels the exchange accepted from this maker.
+        paused: True between ``pause()`` and ``resume()``.
+        pulled: True while realized volatility keeps the quotes pulled.
+    """
+
+    kind = "market_maker"
+    stage = STAGE_MAKER
+
+    def __init__(self, model: MarketModel, params: MarketMakerParams,
+                 venue: str = "perp") -> None:
+        super().__init__(model)
+        if venue not in ("perp", "spot") or (venue == "spot" and model.spot is None):
+            raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
+        self.params = params
+        self.venue = venue
+        if venue == "spot":
+            self.stage = STAGE_SPOT
+        self.exchange = model.perp if venue == "perp" else model.spot
+        self.account = int(self.open_accounts(1, params.wallet, params.leverage, venue)[0])
+        self.vol = RealizedVol(params.vol_window_s, model.step_s)
+        self.paused = False
+        self.pulled = False
+        self.messages_sent = 0
+        self._tick = self.exchange.config.tick_size
+        self._lot = self.exchange.config.lot_size
+        self._next_requote_t = model.t
+        self._grid = 0
+        self._grid_price = 0.0
+        self._levels: dict[int, tuple[int, int]] = {}  # price -> (lots, keep lots)
+        self._bids = _Side(BUY)
+        self._asks = _Side(SELL)
+
+    # ------------------------------------------------------------------ the step
+
+    def anchor_price(self) -> float:
+        """Return the price the fair value leans on: the index (perp) or fundamental (spot)."""
+        return self.model.index if self.venue == "perp" else self.model.fundamental.price
+
+    def fair_price(self, mid: float | None = None) -> float:
+        """Return ``index_weight * anchor + (1 - index_weight) * mid`` (mid defaults to anchor)."""
+        anchor = self.anchor_price()
+        w = self.params.index_weight
+        return w * anchor + (1.0 - w) * (anchor if mid is None else mid)
+
+    def inventory_notional(self, price: float) -> float:
+        """Return the signed position notional at ``price`` (USD)."""
+        return self.exchange.acct_i.item(self.account, I_POSITION) * self._lot * price
+
+    def act(self) -> None:
+        """Update realized volatility; requote when the cadence says so."""
+        mid = self.exchange.mid_price
+        if mid is not None:
+            self.vol.update(mid, source=0)
+        else:
+            self.vol.update(self.anchor_price(), source=1)
+        if self.paused or self.model.t + _EPS < self._next_requote_t:
+            return
+        self._next_requote_t = self.model.t + self.params.requote_s
+        self.requote(mid)
+
+    def requote(self, mid: float | None) -> None:
+        """Bring the resting quotes to the wanted ladder, sending only the differences."""
+        p = self.params
+        vol = self.vol.per_s
+        if vol > p.pull_vol_bps * BPS:
+            self.pulled = True
+            self.cancel_all()
+            return
+        self.pulled = False
+        fair = self.fair_price(mid)
+        grid = self._grid_step(fair)
+        inventory = self.inventory_notional(fair)
+        bid, ask = quote_bounds(fair, inventory, vol, p)
+        bids, asks = self._bids, self._asks
+        bid0 = self._inner_price(bids, bid / self._tick / grid, grid)
+        ask0 = self._inner_price(asks, ask / self._tick / grid, grid)
+        if ask0 <= bid0:
+            ask0 = asks.inner = bid0 + grid
+        n_bids, n_asks = quoted_sides(inventory, p)
+        bid_key, ask_key = (bid0, n_bids, grid), (ask0, n_asks, grid)
+        owner = self.exchange.book.owner
+        bid_lots = owner.item(self.account, W_BUY_LOTS)
+        ask_lots = owner.item(self.account, W_SELL_LOTS)
+        bids_intact, asks_intact = bids.intact(bid_lots), asks.intact(ask_lots)
+        if bids_intact and asks_intact and bid_key == bids.key and ask_key == asks.key:
+            return  # same ladder, no quote touched beyond tolerance: nothing to send
+        stale = []
+        if not (bids_intact and bid_key == bids.key):
+            stale.append((bids, bid_key, bid_lots if bids_intact else -1))
+        if not (asks_intact and ask_key == asks.key):
+            stale.append((asks, ask_key, ask_lots if asks_intact else -1))
+        self._sync(stale)
+
+    def pause(self) -> None:
+        """Cancel every quote and stop quoting (a scheduled maker withdrawal)."""
+        self.paused = True
+        self.cancel_all()
+
+    def resume(self) -> None:
+        """Quote again from the next step."""
+        self.paused = False
+        self._next_requote_t = self.model.t
+
+    def cancel_all(self) -> None:
+        """Cancel every resting quote."""
+        ex = self.exchange
+        for book_side in (self._bids, self._asks):
+            for oid in book_side.quotes.values():
+                if ex.cancel(self.account, oid) is Status.OK:
+                    self.messages_sent += 1
+            book_side.quotes.clear()
+            book_side.key = None
+
+    def quotes(self, side: int) -> dict[int, int]:
+        """Return this maker's resting quotes on ``side`` as {price in ticks: order id}."""
+        return dict((self._bids if side == BUY else self._asks).quotes)
+
+    def level_lots(self, price_ticks: int) -> int:
+        """Return the lots of a level at ``price_ticks``: ``level_notional / price``, floored."""
+        return self._level(price_ticks)[0]
+
+    # ------------------------------------------------------------------ internals
+
+    def _grid_step(self, price: float) -> int:
+        if self._grid == 0 or abs(price / self._grid_price - 1.0) > GRID_REBASE:
+            grid = grid_ticks(price, self._tick, self.params)
+            if grid != self._grid:
+                self._bids.inner = self._asks.inner = 0
+            self._grid = grid
+            self._grid_price = price
+        return self._grid
+
+    @staticmethod
+    def _inner_price(book_side: _Side, target: float, grid: int) -> int:
+        """Return the inner quote (ticks) nearest ``target`` (grid units), with hysteresis."""
+        previous = book_side.inner
+        if previous and abs(target - previous / grid) <= 0.5 + QUOTE_HYSTERESIS:
+            return previous
+        book_side.inner = inner = _round_half_up(target) * grid
+        return inner
+
+    def _level(self, price_ticks: int) -> tuple[int, int]:
+        """Return (lots, fewest lots a partly filled quote keeps) for a level's price."""
+        level = self._levels.get(price_ticks)
+        if level is None:
+            if len(self._levels) > 4096:
+                self._levels.clear()
+            lots = int(self.params.level_notional / (price_ticks * self._tick) / self._lot + _EPS)
+            level = self._levels[price_ticks] = (lots, math.ceil((1.0 - SIZE_TOLERANCE) * lots))
+        return level
+
+    def _sync(self, stale: list[tuple[_Side, tuple, int]]) -> None:
+        """Cancel the stale quotes of the sides in ``stale``, then place the missing ones.
+
+        ``stale`` holds (side, its wanted ladder key, its resting lots if the side is intact
+        else -1). All cancels go first, so that a new bid never meets this maker's own old
+        ask. On an intact side only prices that left the ladder are cancelled; otherwise each
+        quote is checked and one that was filled under its keep size is replaced. A level that
+        would cross the book is left out until the ladder next moves; a side where margin ran
+        short is retried at the next requote. Each side records the lots left resting and its
+        slack: the fewest lots any one quote can still lose before it falls under keep size.
+        """
+        ex = self.exchange
+        orders = ex.book.orders
+        account = self.account
+        wanted = [ladder(key[0], book_side.side, key[1], key[2]) for book_side, key, _ in stale]
+        slacks = []
+        for (book_side, _, lots_now), prices in zip(stale, wanted, strict=True):
+            quotes = book_side.quotes
+            if lots_now >= 0:  # intact: every quote is live and big enough
+                slack = book_side.slack - (book_side.lots - lots_now)
+                for price in [price for price in quotes if price not in prices]:
+                    if ex.cancel(account, quotes.pop(price)) is Status.OK:
+                        self.messages_sent += 1
+                slacks.append(slack)
+                continue
+            slack = 1 << 62
+            for price, oid in list(quotes.items()):
+                slot = oid & SLOT_MASK
+                live = orders.item(slot, O_ID) == oid
+                if live and price in prices:
+                    left = orders.item(slot, O_QTY) - self._level(price)[1]
+                    if left >= 0:
+                        slack = min(slack, left)
+                        continue
+                if live and ex.cancel(account, oid) is Status.OK:
+                    self.messages_sent += 1
+                del quotes[price]
+            slacks.append(slack)
+        for (book_side, key, _), prices, slack in zip(stale, wanted, slacks, strict=True):
+            side = book_side.side
+            quotes = book_side.quotes
+            complete = True
+            for price in prices:
+                if price in quotes:
+                    continue
+                # Skip a level that would cross: post-only would reject it anyway.
+                opposite = ex.book.best_ask() if side == BUY else ex.book.best_bid()
+                if opposite is not None and (price - opposite) * side >= 0:
+                    continue
+                lots, keep_lots = self._level(price)
+                if lots <= 0:
+                    continue
+                result = ex.submit(account, side, POST_ONLY, lots, price)
+                if result.status is Status.OK:
+                    quotes[price] = result.order_id
+                    self.messages_sent += 1
+                    slack = min(slack, lots - keep_lots)
+                else:  # margin or position limit
+                    complete = False
+            book_side.key = key if complete else None
+            book_side.lots = ex.book.owner.item(account, book_side.owner_col)
+            book_side.slack = slack if quotes else 0
+
+
+__all__ = ["MarketMaker", "RealizedVol", "grid_ticks", "half_spread", "ladder", "quote_bounds",
+           "quote_ladder", "quoted_sides", "reservation_price", "QUOTE_HYSTERESIS",
+           "SIZE_TOLERANCE"]

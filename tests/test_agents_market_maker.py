@@ -1,0 +1,238 @@
+"""Market makers: quote arithmetic by hand, message economy, pause and pull, a market smoke.
+
+Conventions: tick 0.1 USD and lot 0.001 BTC (``ExchangeConfig`` defaults), so 100,000 USD is
+1,000,000 ticks and a level spacing of 1 bp at that price is a grid of 100 ticks (10 USD).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from agents.flow import NoiseTraders, ValueTraders
+from agents.market_maker import (
+    MarketMaker,
+    RealizedVol,
+    half_spread,
+    quote_ladder,
+    reservation_price,
+)
+from agents.params import MarketMakerParams, NoiseParams, ValueParams
+from sim.codes import BUY, MARKET, SELL
+from sim.exchange import ExchangeConfig
+from sim.index import FundamentalProcess
+from sim.model import STAGE_MAKER, STAGE_SPOT, MarketModel
+
+BP = 1e-4
+GRID = 100  # 1 bp of 100,000 USD in ticks
+
+
+def quiet_model(spot: bool = False, seed: int = 1) -> MarketModel:
+    """A market whose fundamental (and so the exogenous index) stays at 100,000."""
+    return MarketModel(ExchangeConfig(), FundamentalProcess(100_000.0, volatility_per_year=0.0),
+                       seed=seed, spot_config=ExchangeConfig() if spot else None)
+
+
+def maker_params(**overrides) -> MarketMakerParams:
+    base = {"levels": 3, "index_weight": 1.0}
+    base.update(overrides)
+    return MarketMakerParams(**base)
+
+
+def book(exchange, n: int = 10):
+    bids = exchange.depth(BUY, n)
+    asks = exchange.depth(SELL, n)
+    return ([int(p) for p in bids[0]], [int(q) for q in bids[1]],
+            [int(p) for p in asks[0]], [int(q) for q in asks[1]])
+
+
+# ---------------------------------------------------------------- quote arithmetic
+
+
+def test_half_spread_widens_linearly_with_vol_above_the_reference():
+    p = MarketMakerParams()  # 1 bp half spread, x2 per reference vol of 2 bp/s
+    assert half_spread(1.0 * BP, p) == pytest.approx(1.0 * BP)  # below the reference: base
+    # 4 bp/s is twice the reference: 1 bp * (1 + 2 * (2 - 1)) = 3 bp.
+    assert half_spread(4.0 * BP, p) == pytest.approx(3.0 * BP)
+
+
+def test_reservation_price_moves_against_inventory():
+    p = MarketMakerParams()  # aversion 0.5, max inventory 2M USD
+    # Long 1M of a 2M limit: r = 100,000 * (1 - 0.5 * 1e-4 * 0.5) = 99,997.5.
+    assert reservation_price(100_000.0, 1_000_000.0, BP, p) == pytest.approx(99_997.5)
+    assert reservation_price(100_000.0, -1_000_000.0, BP, p) == pytest.approx(100_002.5)
+    # Beyond the limit the skew saturates.
+    assert reservation_price(100_000.0, 8_000_000.0, BP, p) == pytest.approx(99_995.0)
+
+
+def test_flat_maker_quotes_one_half_spread_each_side_on_the_grid():
+    bids, asks = quote_ladder(100_000.0, 0.0, 0.0, maker_params(), 0.1, GRID)
+    # 100,000 * (1 -/+ 1 bp) = 99,990 / 100,010 USD, then 1 bp (100 ticks) apart.
+    assert bids == [999_900, 999_800, 999_700]
+    assert asks == [1_000_100, 1_000_200, 1_000_300]
+
+
+def test_long_maker_shifts_its_ladder_down():
+    p = maker_params(inventory_aversion=4.0)
+    bids, asks = quote_ladder(100_000.0, 1_000_000.0, 0.0, p, 0.1, GRID)
+    # r = 100,000 * (1 - 4 * 1e-4 * 0.5) = 99,980; bid 99,970.002 -> 999,700 ticks,
+    # ask 99,989.998 -> 999,900 ticks (nearest grid points).
+    assert bids == [999_700, 999_600, 999_500]
+    assert asks == [999_900, 1_000_000, 1_000_100]
+
+
+def test_volatile_market_widens_the_quotes():
+    bids, asks = quote_ladder(100_000.0, 0.0, 4.0 * BP, maker_params(), 0.1, GRID)
+    # Half spread 3 bp: 99,970 and 100,030 USD.
+    assert bids[0] == 999_700
+    assert asks[0] == 1_000_300
+
+
+def test_maker_at_inventory_limit_quotes_only_the_reducing_side():
+    p = maker_params()
+    bids, asks = quote_ladder(100_000.0, 2_000_000.0, 0.0, p, 0.1, GRID)
+    assert bids == [] and len(asks) == 3
+    bids, asks = quote_ladder(100_000.0, -2_500_000.0, 0.0, p, 0.1, GRID)
+    assert asks == [] and len(bids) == 3
+
+
+def test_realized_vol_of_steady_returns_is_their_size():
+    vol = RealizedVol(window_s=60.0, step_s=1.0)
+    for k in range(11):
+        vol.update(100.0 * math.exp(3 * BP * k))
+    assert vol.per_s == pytest.approx(3 * BP)
+
+
+def test_realized_vol_ignores_the_jump_between_mid_and_index():
+    vol = RealizedVol(window_s=60.0, step_s=1.0)
+    vol.update(100.0, source=0)
+    vol.update(100.0, source=0)
+    vol.update(90.0, source=1)  # the book lost a side: the index, 10 % away, is no move
+    vol.update(90.0, source=1)
+    assert vol.per_s == 0.0
+
+
+# ---------------------------------------------------------------- the maker in a book
+
+
+def test_maker_rests_its_ladder_with_level_notional_sizes():
+    model = quiet_model()
+    MarketMaker(model, maker_params())
+    model.step()
+    bid_prices, bid_lots, ask_prices, ask_lots = book(model.perp)
+    assert bid_prices == [999_900, 999_800, 999_700]
+    assert ask_prices == [1_000_100, 1_000_200, 1_000_300]
+    # 100,000 USD / (99,990 USD * 0.001) = 1,000.1 lots -> 1,000; / 100,010 -> 999.9 -> 999.
+    assert bid_lots == [1_000, 1_000, 1_000]
+    assert ask_lots == [999, 999, 999]
+
+
+def test_requote_sends_no_message_when_nothing_changed():
+    model = quiet_model()
+    maker = MarketMaker(model, maker_params())
+    model.step()
+    sent = model.perp.messages
+    assert sent == 6
+    for _ in range(20):
+        model.step()
+    assert model.perp.messages == sent
+    assert maker.messages_sent == 6
+
+
+def test_a_one_level_move_costs_four_messages():
+    model = quiet_model()
+    MarketMaker(model, maker_params())
+    model.step()
+    sent = model.perp.messages
+    model.fundamental.shock(math.log(1.0001))  # +1 bp: the ladder moves one grid step up
+    model.step()
+    # One new bid on top, the lowest bid cancelled; the inner ask cancelled, one added above.
+    assert model.perp.messages - sent == 4
+    bid_prices, _, ask_prices, _ = book(model.perp)
+    assert bid_prices == [1_000_000, 999_900, 999_800]
+    assert ask_prices == [1_000_200, 1_000_300, 1_000_400]
+
+
+def test_a_move_within_the_hysteresis_sends_nothing():
+    model = quiet_model()
+    MarketMaker(model, maker_params())
+    model.step()
+    sent = model.perp.messages
+    model.fundamental.shock(math.log(1.00005))  # +0.5 bp: half a grid step
+    model.step()
+    assert model.perp.messages == sent
+
+
+def test_partly_filled_quote_is_replaced_only_below_its_keep_size():
+    model = quiet_model()
+    maker = MarketMaker(model, maker_params())
+    taker = int(model.perp.open_accounts(1, 1_000_000.0, 10.0)[0])
+    model.step()
+    sent = maker.messages_sent
+    model.perp.submit(taker, BUY, MARKET, 100)  # 100 of the inner ask's 999 lots
+    model.step()
+    assert maker.messages_sent == sent  # 899 left >= 75 % of 999 (750): kept
+    model.perp.submit(taker, BUY, MARKET, 200)  # 699 left < 750: replaced
+    model.step()
+    assert maker.messages_sent == sent + 2
+    _, _, ask_prices, ask_lots = book(model.perp)
+    assert ask_prices[0] == 1_000_100 and ask_lots[0] == 999
+
+
+def test_pause_cancels_every_quote_and_resume_quotes_again():
+    model = quiet_model()
+    maker = MarketMaker(model, maker_params())
+    model.step()
+    maker.pause()
+    assert model.perp.open_orders(maker.account) == []
+    model.step()
+    assert model.perp.book.best_bid() is None and model.perp.book.best_ask() is None
+    maker.resume()
+    model.step()
+    assert len(model.perp.open_orders(maker.account)) == 6
+
+
+def test_quotes_are_pulled_while_realized_vol_exceeds_the_limit():
+    model = quiet_model()
+    maker = MarketMaker(model, maker_params(pull_vol_bps=30.0))
+    model.step()
+    maker.vol.update(100_000.0 * 1.01)  # a 1 % move, and back at the next step's read
+    model.step()
+    assert maker.pulled
+    assert model.perp.open_orders(maker.account) == []
+
+
+def test_spot_maker_quotes_the_spot_book_around_the_fundamental():
+    model = quiet_model(spot=True)
+    maker = MarketMaker(model, maker_params(), venue="spot")
+    assert maker.stage == STAGE_SPOT and MarketMaker.stage == STAGE_MAKER
+    model.step()
+    bid_prices, _, ask_prices, _ = book(model.spot)
+    assert bid_prices[0] == 999_900 and ask_prices[0] == 1_000_100
+    assert model.perp.book.best_bid() is None
+    assert model.index == pytest.approx(100_000.0)  # the index is the spot mid
+
+
+def test_spot_venue_needs_a_spot_book():
+    with pytest.raises(ValueError, match="venue"):
+        MarketMaker(quiet_model(), maker_params(), venue="spot")
+
+
+# ---------------------------------------------------------------- a small market
+
+
+def test_makers_noise_and_value_keep_an_orderly_market():
+    model = MarketModel(ExchangeConfig(), FundamentalProcess(100_000.0), seed=7)
+    makers = [MarketMaker(model, MarketMakerParams()) for _ in range(2)]
+    NoiseTraders(model, NoiseParams())
+    ValueTraders(model, ValueParams())
+    for _ in range(600):
+        model.step()
+        checks = model.perp.invariants()
+        assert checks["book_not_crossed"] and checks["money_conserved"]
+        mid = model.perp.mid_price
+        assert mid is not None
+        assert abs(mid / model.fundamental.price - 1.0) < 0.02
+    assert model.perp.open_interest > 0  # trades happened
+    assert all(len(model.perp.open_orders(m.account)) >= 8 for m in makers)  # 5 a side
