@@ -22,10 +22,12 @@ code without touching the state; ``OrderBook`` grows the array and calls again.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.core.errors import NumbaError
 
 from sim.codes import (
     BUY,
@@ -487,8 +489,11 @@ def cancel_account_orders(orders, levels, meta, owner, account):
 def stop_peek(orders, meta, stops, h):
     """Return (key, order_id) of the first live stop in heap h, or (0, -1) if none.
 
-    Stale entries (cancelled or already fired stops) are dropped on the way.
+    Stale entries (cancelled or already fired stops) are dropped on the way. A heap index
+    outside 0..3 holds no stop.
     """
+    if h < 0 or h >= 4:
+        return 0, NIL
     sizes = meta[M_STOP_SIZES:M_STOP_SIZES + 4]
     keys = stops[:, :, 0]
     vals = stops[:, :, 1]
@@ -505,8 +510,15 @@ def stop_release(orders, meta, owner, stops, h):
     """Pop the live stop at the top of heap h; return (order_id, account, side, qty, reduce_only).
 
     The stop leaves the pool; the caller executes it as a market order under the same id.
+    When heap h has no live stop (``stop_peek`` gives -1) it returns ``(-1, -1, 0, 0, 0)``
+    and changes nothing but dropping the stale entries: callers should peek first, and must
+    check the id when they do not.
     """
     key, oid = stop_peek(orders, meta, stops, h)
+    if oid == NIL:
+        # Popping an empty heap would drive its size negative and free slot -1 (the pool's
+        # last row), corrupting the free list.
+        return NIL, NIL, 0, 0, 0
     heap_pop(stops[:, :, 0], stops[:, :, 1], meta[M_STOP_SIZES:M_STOP_SIZES + 4], h)
     slot = order_slot(orders, oid)
     account = orders[slot, O_ACCOUNT]
@@ -700,7 +712,8 @@ class OrderBook:
         for name, value in (("n_accounts", n_accounts), ("center_tick", center_tick),
                             ("n_levels", n_levels), ("order_capacity", order_capacity),
                             ("fill_capacity", fill_capacity), ("stop_capacity", stop_capacity)):
-            if int(value) != value or value < 1:
+            if not (is_number(value) and math.isfinite(value) and value == int(value)
+                    and value >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.meta = np.zeros(N_META, dtype=np.int64)
         self.meta[M_BASE_TICK] = max(1, int(center_tick) - int(n_levels) // 2)
@@ -721,6 +734,7 @@ class OrderBook:
 
     def add_accounts(self, n: int) -> None:
         """Make room for ``n`` more accounts."""
+        n = check_int("n", n, low=0)
         extra = np.zeros((n, N_OWNER_FIELDS), dtype=np.int64)
         extra[:, W_HEAD] = NIL
         self.owner = np.concatenate([self.owner, extra])
@@ -782,26 +796,49 @@ class OrderBook:
 
     def submit(self, account: int, side: int, kind: int, qty: int, price: int = 0,
                trigger: int = TRIGGER_LAST, reduce_only: bool = False) -> OrderResult:
-        """Enter an order; return its status, id, lots filled and the fills it made."""
-        if price != int(price):
-            return OrderResult(Status.OFF_GRID, 0, 0, _NO_FILLS)
-        if qty != int(qty):  # lots are whole: 0.5 would rest (or fill) as 0 lots
-            return OrderResult(Status.BAD_QTY, 0, 0, _NO_FILLS)
+        """Enter an order; return its status, id, lots filled and the fills it made.
+
+        A field of the wrong type or value is rejected with its status (see ``order_fields``)
+        and changes nothing.
+        """
+        if (type(account) is not int or type(side) is not int or type(kind) is not int
+                or type(qty) is not int or type(price) is not int or type(trigger) is not int):
+            status, fields = order_fields(account, side, kind, qty, price, trigger)
+            if status != Status.OK:
+                return OrderResult(status, 0, 0, _NO_FILLS)
+            account, side, kind, qty, price, trigger = fields
         start = int(self.meta[M_N_FILLS])
-        while True:
-            status, oid, filled = book_submit(
-                self.orders, self.levels, self.meta, self.owner, self.fills, self.stops,
-                account, side, kind, int(qty), int(price), trigger, reduce_only, 0)
-            if status >= 0:
-                break
-            self.grow(status, int(price))
+        try:
+            while True:
+                status, oid, filled = book_submit(
+                    self.orders, self.levels, self.meta, self.owner, self.fills, self.stops,
+                    account, side, kind, qty, price, trigger, bool(reduce_only), 0)
+                if status >= 0:
+                    break
+                self.grow(status, price)
+        except KERNEL_ARGUMENT_ERRORS:
+            # Only an int beyond int64 gets here: numba cannot type it (state unchanged).
+            status, _ = order_fields(account, side, kind, qty, price, trigger)
+            if status == Status.OK:
+                raise
+            return OrderResult(status, 0, 0, _NO_FILLS)
         n = int(self.meta[M_N_FILLS])
         fills = self.fills[start:n].copy() if n > start else _NO_FILLS
         return OrderResult(Status(status), oid, filled, fills)
 
     def cancel(self, order_id: int) -> Status:
-        """Cancel a resting order or stop by id."""
-        return Status(book_cancel(self.orders, self.levels, self.meta, self.owner, order_id))
+        """Cancel a resting order or stop by id; an id that is not an integer is unknown."""
+        if type(order_id) is not int:
+            order_id = as_int64(order_id)
+            if order_id is None:
+                return Status.UNKNOWN_ORDER
+        try:
+            return Status(book_cancel(self.orders, self.levels, self.meta, self.owner,
+                                      order_id))
+        except KERNEL_ARGUMENT_ERRORS:
+            if as_int64(order_id) is None:  # an int beyond int64
+                return Status.UNKNOWN_ORDER
+            raise
 
     def drain_fills(self) -> np.ndarray:
         """Return the fills recorded since the last drain and clear the log."""
@@ -829,21 +866,21 @@ class OrderBook:
 
     def depth(self, side: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Return (prices, qtys) of the first ``n`` levels of ``side``, best first."""
-        _check_side(side)
-        return depth(self.levels, self.meta, side, int(n))
+        side = check_side(side)
+        return depth(self.levels, self.meta, side, check_int("n", n, low=0))
 
     def resting_qty(self, side: int, price: int) -> int:
         """Return the lots resting on ``side`` at ``price``."""
-        _check_side(side)
-        idx = int(price) - int(self.meta[M_BASE_TICK])
+        side = check_side(side)
+        idx = check_int("price", price) - int(self.meta[M_BASE_TICK])
         if idx < 0 or idx >= self.levels.shape[1]:
             return 0
         return int(self.levels[_side_index(side), idx, L_QTY])
 
     def queue(self, side: int, price: int) -> list[tuple[int, int, int]]:
         """Return the orders at a level in queue order as (order_id, account, qty)."""
-        _check_side(side)
-        idx = int(price) - int(self.meta[M_BASE_TICK])
+        side = check_side(side)
+        idx = check_int("price", price) - int(self.meta[M_BASE_TICK])
         if idx < 0 or idx >= self.levels.shape[1]:
             return []
         out = []
@@ -856,18 +893,19 @@ class OrderBook:
 
     def depth_to_price(self, taker_side: int, target: int) -> tuple[int, int]:
         """Return (lots, value in ticks x lots) a taker must take to move the best to ``target``."""
-        _check_side(taker_side)
-        return depth_to_price(self.levels, self.meta, taker_side, int(target))
+        taker_side = check_side(taker_side, "taker_side")
+        return depth_to_price(self.levels, self.meta, taker_side, check_int("target", target))
 
     def impact_price(self, taker_side: int, value: float) -> float:
         """Return the average price (ticks) of taking ``value`` ticks x lots; NaN if too thin."""
-        _check_side(taker_side)
-        if not value > 0:
-            raise ValueError(f"value must be > 0, got {value!r}")
+        taker_side = check_side(taker_side, "taker_side")
+        if not (is_number(value) and math.isfinite(value) and value > 0):
+            raise ValueError(f"value must be a finite number > 0, got {value!r}")
         return impact_price(self.levels, self.meta, taker_side, float(value))
 
     def open_orders(self, account: int) -> list[int]:
         """Return the ids of the account's resting orders and stops, newest first."""
+        account = check_int("account", account, low=0, high=self.owner.shape[0] - 1)
         out = []
         slot = int(self.owner[account, W_HEAD])
         while slot != NIL:
@@ -876,9 +914,97 @@ class OrderBook:
         return out
 
 
-def _check_side(side: int) -> None:
-    if side not in (BUY, SELL):
-        raise ValueError(f"side must be +1 (buy) or -1 (sell), got {side!r}")
+# ---------------------------------------------------------------- argument checks
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_FRACTIONAL = object()  # a finite real number that is not whole
+
+# What a kernel call raises when numba cannot type an argument: a Python int beyond int64 is
+# the only one that gets past the type checks of the order path.
+KERNEL_ARGUMENT_ERRORS = (NumbaError, OverflowError)
 
 
-__all__ = ["FILL_DTYPE", "FLAG_STOP", "OrderBook", "OrderResult", "IOC"]
+def is_number(value: object) -> bool:
+    """Return True for a real number (Python or numpy int or float), False for a bool or
+    anything else."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool)
+
+
+def as_int64(value: object) -> int | None:
+    """Return ``value`` as an int if it is an integer within int64, else None.
+
+    For codes and ids (account, side, kind, trigger, order id): bools and floats, even 1.0,
+    are refused, since a code computed in floating point is a caller's mistake. Numpy integers
+    and ``IntEnum`` members are accepted.
+    """
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        v = int(value)
+        if _INT64_MIN <= v <= _INT64_MAX:
+            return v
+    return None
+
+
+def _whole(value: object) -> int | object | None:
+    """Return ``value`` as an int if it is a whole number within int64 (2.0 counts),
+    ``_FRACTIONAL`` if it is a finite fractional number, None if it is not a finite number."""
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return None
+        if not float(value).is_integer():
+            return _FRACTIONAL
+        value = int(value)
+    return as_int64(value)
+
+
+def order_fields(account: object, side: object, kind: object, qty: object, price: object,
+                 trigger: object) -> tuple[Status, tuple[int, int, int, int, int, int] | None]:
+    """Return (OK, the six fields as int64 ints), or (the reject status, None).
+
+    The slow path of order entry, for fields that are not plain ints. Codes must be integers
+    (``as_int64``): otherwise UNKNOWN_ACCOUNT, BAD_SIDE, BAD_KIND or BAD_TRIGGER (a trigger is
+    checked whatever the kind). ``qty`` and ``price`` may be whole floats: a fractional qty is
+    BAD_QTY, a fractional price OFF_GRID, and anything that is not a finite number in int64
+    is BAD_QTY or BAD_PRICE. Values are range-checked later, by the kernels.
+    """
+    codes = (as_int64(account), as_int64(side), as_int64(kind))
+    for value, reject in zip(codes, (Status.UNKNOWN_ACCOUNT, Status.BAD_SIDE, Status.BAD_KIND),
+                             strict=True):
+        if value is None:
+            return reject, None
+    lots = _whole(qty)
+    if lots is None or lots is _FRACTIONAL:
+        return Status.BAD_QTY, None
+    ticks = _whole(price)
+    if ticks is None:
+        return Status.BAD_PRICE, None
+    if ticks is _FRACTIONAL:
+        return Status.OFF_GRID, None
+    trig = as_int64(trigger)
+    if trig is None:
+        return Status.BAD_TRIGGER, None
+    return Status.OK, (codes[0], codes[1], codes[2], lots, ticks, trig)
+
+
+def check_int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as an int; raise ValueError naming ``name`` unless it is an integer
+    in [low, high] (bounds optional)."""
+    v = as_int64(value)
+    if v is None or (low is not None and v < low) or (high is not None and v > high):
+        bounds = f" in [{low}, {high}]" if high is not None else (
+            f" >= {low}" if low is not None else "")
+        raise ValueError(f"{name} must be an integer{bounds}, got {value!r}")
+    return v
+
+
+def check_side(side: object, name: str = "side") -> int:
+    """Return ``side`` as an int; raise ValueError naming ``name`` unless it is BUY or SELL."""
+    v = as_int64(side)
+    if v != BUY and v != SELL:
+        raise ValueError(f"{name} must be +1 (buy) or -1 (sell), got {side!r}")
+    return v
+
+
+__all__ = ["FILL_DTYPE", "FLAG_STOP", "OrderBook", "OrderResult", "IOC", "order_fields",
+           "as_int64", "check_int", "check_side", "is_number", "KERNEL_ARGUMENT_ERRORS"]

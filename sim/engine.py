@@ -19,6 +19,7 @@ from numba import njit
 from sim.accounts import (
     A_MAX_NOTIONAL,
     I_POSITION,
+    N_EX_F,
     X_FUNDING_FRAC,
     X_FUNDING_RATE,
     X_INDEX,
@@ -74,6 +75,7 @@ from sim.codes import (
     NEED_LIQUIDATION_CAPACITY,
     OK,
     POST_ONLY,
+    REJECT_BAD_PRICE,
     REJECT_POSITION_LIMIT,
     REJECT_REDUCE_ONLY,
     REJECT_UNKNOWN_ACCOUNT,
@@ -90,6 +92,29 @@ from sim.liquidation import (
     refresh_liquidation_prices,
 )
 from sim.perp import mark_price_nb
+
+# Venue rules read by the order kernels that ``sim.accounts`` has no field for: they follow
+# its fields in ``ex_f`` (slots 0 .. N_EX_F - 1 are the accounts'), so the exchange allocates
+# ``EX_F_SIZE`` slots.
+X_PRICE_BAND = N_EX_F  # limit and stop prices must lie within mark x (1 -+ band)
+EX_F_SIZE = N_EX_F + 1
+
+
+@njit(cache=True)
+def price_in_band(ex_f, price_ticks):
+    """Return True if ``price_ticks`` lies within mark x (1 - band) .. mark x (1 + band).
+
+    Venues refuse orders priced far from the market with a percent-price filter: Binance
+    USDⓈ-M Futures, 'Filters' (PERCENT_PRICE), requires markPrice x multiplierDown <= price
+    <= markPrice x multiplierUp, about +-5% on BTCUSDT. Ours defaults to a looser +-50%
+    (``ExchangeConfig.price_band``); its job is to keep an absurd price from growing the
+    dense price ladder without bound. Bounds are inclusive (to float rounding).
+    """
+    mark_ticks = ex_f[X_MARK] / ex_f[X_TICK_SIZE]
+    band = ex_f[X_PRICE_BAND]
+    slack = 1e-9 * mark_ticks  # far below a tick: only rounding at an exact bound
+    return (mark_ticks * (1.0 - band) - slack <= price_ticks
+            <= mark_ticks * (1.0 + band) + slack)
 
 
 @njit(cache=True)
@@ -128,6 +153,8 @@ def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
 
     ``fills[first:end]`` are the order's fills.
 
+    Every priced order (LIMIT, IOC, POST_ONLY, and a STOP_MARKET's stop price) must lie in the
+    percent-price band around the mark (``price_in_band``), else REJECT_BAD_PRICE.
     Reduce-only applies to MARKET, IOC and STOP_MARKET orders: the quantity is cut to the
     position (a stop's at the time it fires). Other orders pass the initial-margin check and
     the leverage-tier position limit; stops are checked when they fire.
@@ -137,6 +164,8 @@ def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
     status = validate_order(owner, account, side, kind, qty, price, trigger)
     if status != OK:
         return status, 0, 0, 0, 0
+    if kind != MARKET and not price_in_band(ex_f, price):
+        return REJECT_BAD_PRICE, 0, 0, 0, 0
     if reduce_only:
         if kind == LIMIT or kind == POST_ONLY:
             return REJECT_REDUCE_ONLY, 0, 0, 0, 0

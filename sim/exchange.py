@@ -21,6 +21,7 @@ import numpy as np
 from sim import accounts as ac
 from sim.book import (
     FILL_DTYPE,
+    KERNEL_ARGUMENT_ERRORS,
     M_LAST_PRICE,
     M_MESSAGES,
     M_N_ASKS,
@@ -29,7 +30,11 @@ from sim.book import (
     NO_PRICE,
     OrderBook,
     OrderResult,
+    as_int64,
+    check_int,
     crossed,
+    is_number,
+    order_fields,
 )
 from sim.codes import (
     CROSS_MARGIN,
@@ -43,6 +48,8 @@ from sim.codes import (
     Status,
 )
 from sim.engine import (
+    EX_F_SIZE,
+    X_PRICE_BAND,
     exchange_cancel,
     exchange_submit,
     open_interest_lots,
@@ -87,6 +94,7 @@ class ExchangeConfig:
     max_trigger_passes: int = 64
     initial_price: float = 100_000.0
     price_levels: int = 1 << 17
+    price_band: float = 0.5  # limit and stop prices within mark x (1 -+ band); see below
 
     def __post_init__(self) -> None:
         positive = ("tick_size", "lot_size", "funding_interval_s", "impact_notional",
@@ -115,6 +123,11 @@ class ExchangeConfig:
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        # A percent-price filter, as venues apply one (Binance USDⓈ-M Futures, 'Filters',
+        # PERCENT_PRICE; about +-5% on BTCUSDT); ours is looser and mainly bounds the ladder.
+        band = self.price_band
+        if not (is_number(band) and 0 < band < 1):
+            raise ValueError(f"price_band must be a number in (0, 1), got {band!r}")
         tier_arrays(self.tiers)  # validates the table
 
 
@@ -163,14 +176,15 @@ class Exchange:
 
     def __init__(self, config: ExchangeConfig | None = None, account_capacity: int = 1024) -> None:
         self.config = config = config or ExchangeConfig()
-        if int(account_capacity) != account_capacity or account_capacity < 1:
+        if not (is_number(account_capacity) and math.isfinite(account_capacity)
+                and account_capacity == int(account_capacity) and account_capacity >= 1):
             raise ValueError(f"account_capacity must be an integer >= 1, got {account_capacity!r}")
         center = int(round(config.initial_price / config.tick_size))
         self.book = OrderBook(n_accounts=int(account_capacity), center_tick=center,
                               n_levels=config.price_levels)
         self.tiers = np.vstack(tier_arrays(config.tiers)).copy()
         self.acct_f, self.acct_i = ac.new_account_arrays(int(account_capacity))
-        self.ex_f = np.zeros(ac.N_EX_F, dtype=np.float64)
+        self.ex_f = np.zeros(EX_F_SIZE, dtype=np.float64)
         self.ex_i = np.zeros(ac.N_EX_I, dtype=np.int64)
         f, i = self.ex_f, self.ex_i
         f[ac.X_TICK_SIZE] = config.tick_size
@@ -184,6 +198,7 @@ class Exchange:
         f[ac.X_INDEX] = config.initial_price
         f[ac.X_MARK] = config.initial_price
         f[ac.X_FUNDING_FRAC] = 1.0
+        f[X_PRICE_BAND] = config.price_band
         i[ac.XI_DIRTY_HEAD] = ac.END_OF_LIST
         i[ac.XI_LIQ_TRIGGER] = config.liquidation_trigger
         i[ac.XI_MAX_PASSES] = config.max_trigger_passes
@@ -208,14 +223,13 @@ class Exchange:
     def open_accounts(self, n: int, wallet: float, leverage: float,
                       margin_mode: int = ISOLATED_MARGIN) -> np.ndarray:
         """Open ``n`` accounts funded with ``wallet`` USD each; return their ids."""
-        if int(n) != n or n < 1:
+        if not (is_number(n) and math.isfinite(n) and n == int(n) and n >= 1):
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        if not (math.isfinite(wallet) and wallet >= 0):
+        n = int(n)
+        if not (is_number(wallet) and math.isfinite(wallet) and wallet >= 0):
             raise ValueError(f"wallet must be a finite number >= 0, got {wallet!r}")
-        max_leverage = float(self.tiers[ac.T_MAX_LEVERAGE, 0])
-        if not (math.isfinite(leverage) and 1 <= leverage <= max_leverage):
-            raise ValueError(f"leverage must be in [1, {max_leverage:g}], got {leverage!r}")
-        if margin_mode not in (ISOLATED_MARGIN, CROSS_MARGIN):
+        self._check_leverage(leverage)
+        if as_int64(margin_mode) not in (ISOLATED_MARGIN, CROSS_MARGIN):
             raise ValueError(f"margin_mode must be ISOLATED_MARGIN or CROSS_MARGIN, got "
                              f"{margin_mode!r}")
         first = self.n_accounts
@@ -263,9 +277,7 @@ class Exchange:
     def set_leverage(self, account: int, leverage: float) -> None:
         """Change an account's leverage; allowed only while it is flat with no open orders."""
         self._check_account(account)
-        max_leverage = float(self.tiers[ac.T_MAX_LEVERAGE, 0])
-        if not (math.isfinite(leverage) and 1 <= leverage <= max_leverage):
-            raise ValueError(f"leverage must be in [1, {max_leverage:g}], got {leverage!r}")
+        self._check_leverage(leverage)
         if self.acct_i[account, ac.I_POSITION] != 0 or self.book.open_orders(account):
             raise ValueError(f"account {account} must be flat with no open orders to change "
                              "leverage")
@@ -274,9 +286,15 @@ class Exchange:
                                                                         self.config.tiers)
 
     def _check_account(self, account: int) -> None:
-        if not (isinstance(account, int | np.integer) and 0 <= account < self.n_accounts):
+        if not (as_int64(account) is not None and 0 <= account < self.n_accounts):
             raise ValueError(f"account must be an open account id in [0, {self.n_accounts}), "
                              f"got {account!r}")
+
+    def _check_leverage(self, leverage: float) -> None:
+        max_leverage = float(self.tiers[ac.T_MAX_LEVERAGE, 0])
+        if not (is_number(leverage) and math.isfinite(leverage)
+                and 1 <= leverage <= max_leverage):
+            raise ValueError(f"leverage must be in [1, {max_leverage:g}], got {leverage!r}")
 
     # ------------------------------------------------------------------ orders
 
@@ -285,20 +303,30 @@ class Exchange:
         """Enter an order; return its status, id, lots filled and fills.
 
         ``price`` is in ticks: the limit price, or the stop price of a STOP_MARKET order, whose
-        ``trigger`` says whether it watches the last or the mark price. An invalid order is
-        rejected with a status and changes nothing.
+        ``trigger`` says whether it watches the last or the mark price. Priced orders must lie
+        within ``config.price_band`` of the mark. An invalid order is rejected with a status
+        and changes nothing; so is a field of the wrong type (``sim.book.order_fields``).
         """
-        if type(price) is not int or type(qty) is not int:
-            price, qty, status = _integral_order(price, qty)
+        if (type(account) is not int or type(side) is not int or type(kind) is not int
+                or type(qty) is not int or type(price) is not int or type(trigger) is not int):
+            status, fields = order_fields(account, side, kind, qty, price, trigger)
             if status:
                 return OrderResult(status, 0, 0, _NO_FILLS)
-        while True:
-            status, oid, filled, start, end = exchange_submit(
-                *self._arrays, account, side, kind, qty, price, trigger, bool(reduce_only))
-            if status >= 0:
-                break
-            self.book.grow(status, price)
-            self._bind()
+            account, side, kind, qty, price, trigger = fields
+        try:
+            while True:
+                status, oid, filled, start, end = exchange_submit(
+                    *self._arrays, account, side, kind, qty, price, trigger, bool(reduce_only))
+                if status >= 0:
+                    break
+                self.book.grow(status, price)
+                self._bind()
+        except KERNEL_ARGUMENT_ERRORS:
+            # Only an int beyond int64 gets here: numba cannot type it (state unchanged).
+            status, _ = order_fields(account, side, kind, qty, price, trigger)
+            if not status:
+                raise
+            return OrderResult(status, 0, 0, _NO_FILLS)
         if end == start:
             return OrderResult(_STATUSES[status], oid, filled, _NO_FILLS)
         # A read-only copy through raw bytes: several times faster than copying records.
@@ -306,10 +334,23 @@ class Exchange:
         return OrderResult(_STATUSES[status], oid, filled, fills)
 
     def cancel(self, account: int, order_id: int) -> Status:
-        """Cancel one of ``account``'s orders or stops by id."""
+        """Cancel one of ``account``'s orders or stops by id.
+
+        UNKNOWN_ORDER when the order is not live or not the account's, including when either
+        argument is not an integer.
+        """
+        if type(account) is not int or type(order_id) is not int:
+            account, order_id = as_int64(account), as_int64(order_id)
+            if account is None or order_id is None:
+                return Status.UNKNOWN_ORDER
         book = self.book
-        return _STATUSES[exchange_cancel(book.orders, book.levels, book.meta, book.owner,
-                                         account, order_id)]
+        try:
+            return _STATUSES[exchange_cancel(book.orders, book.levels, book.meta, book.owner,
+                                             account, order_id)]
+        except KERNEL_ARGUMENT_ERRORS:
+            if as_int64(account) is None or as_int64(order_id) is None:  # beyond int64
+                return Status.UNKNOWN_ORDER
+            raise
 
     def _bind(self) -> None:
         """Refresh the tuple of state arrays the order kernels take (after any array grows)."""
@@ -327,11 +368,13 @@ class Exchange:
         ``mark_basis_window_s`` (Binance, 'Mark Price'); the funding leg uses the time left to
         the next funding.
         """
-        if not (math.isfinite(index_price) and index_price > 0):
+        if not (is_number(index_price) and math.isfinite(index_price) and index_price > 0):
             raise ValueError(f"index_price must be a finite number > 0, got {index_price!r}")
-        if not (math.isfinite(t_seconds) and t_seconds >= self.ex_f[ac.X_TIME]):
-            raise ValueError(f"t_seconds must not go backwards, got {t_seconds!r}")
-        if not (math.isfinite(dt_seconds) and dt_seconds > 0):
+        if not (is_number(t_seconds) and math.isfinite(t_seconds)
+                and t_seconds >= self.ex_f[ac.X_TIME]):
+            raise ValueError(f"t_seconds must be a finite number that does not go backwards, "
+                             f"got {t_seconds!r}")
+        if not (is_number(dt_seconds) and math.isfinite(dt_seconds) and dt_seconds > 0):
             raise ValueError(f"dt_seconds must be a finite number > 0, got {dt_seconds!r}")
         cfg = self.config
         f = self.ex_f
@@ -352,11 +395,17 @@ class Exchange:
         update_mark_price(self.book.meta, f)
 
     def settle(self) -> SettleReport:
-        """Fire stops and liquidations until nothing triggers, then settle funding if it is due."""
+        """Fire stops and liquidations until nothing triggers, then settle funding if it is due.
+
+        When the clock passed several funding times in one step, each is settled (and logged)
+        in turn, with the triggers run after each: a position liquidated by one payment does
+        not pay the next. The premium samples of the step go to the first settlement; a later
+        one has none, so its rate is the interest term alone (premium 0).
+        """
         liqs_before = int(self.ex_i[ac.XI_N_LIQ_TOTAL])
         passes = self._run_triggers()
         funded = False
-        if self.ex_f[ac.X_TIME] >= self.next_funding_t:
+        while self.ex_f[ac.X_TIME] >= self.next_funding_t:
             self._settle_funding()
             passes += self._run_triggers()
             funded = True
@@ -415,7 +464,7 @@ class Exchange:
 
     def to_ticks(self, price: float) -> int:
         """Return ``price`` (USD) rounded to the nearest tick."""
-        if not (math.isfinite(price) and price > 0):
+        if not (is_number(price) and math.isfinite(price) and price > 0):
             raise ValueError(f"price must be a finite number > 0, got {price!r}")
         return int(round(price / self.config.tick_size))
 
@@ -490,6 +539,9 @@ class Exchange:
 
     def recent_trades(self, n: int = 100) -> np.ndarray:
         """Return the latest ``n`` fills (oldest first)."""
+        n = check_int("n", n, low=0)
+        if n == 0:
+            return self._recent[:0].copy()
         pending = self.book.fills[: int(self.book.meta[M_N_FILLS])]
         both = np.concatenate([self._recent, pending]) if len(self._recent) else pending.copy()
         return both[-n:]
@@ -556,18 +608,6 @@ class Exchange:
 _NO_FILLS = np.zeros(0, dtype=FILL_DTYPE)
 _NO_FILLS.flags.writeable = False
 _STATUSES = {int(s): s for s in Status}
-
-
-def _integral_order(price: object, qty: object) -> tuple[int, int, Status]:
-    """Return (price, qty) as ints, with OK, or the status that rejects them."""
-    try:
-        if price != int(price):  # type: ignore[call-overload]
-            return 0, 0, Status.OFF_GRID
-        if qty != int(qty):  # type: ignore[call-overload]
-            return 0, 0, Status.BAD_QTY
-    except (TypeError, ValueError, OverflowError):
-        return 0, 0, Status.BAD_PRICE
-    return int(price), int(qty), Status.OK  # type: ignore[call-overload]
 
 
 def _grown(array: np.ndarray, need: int) -> np.ndarray:

@@ -33,7 +33,7 @@ from sim.codes import (
     TRIGGER_MARK,
     Status,
 )
-from tests.builders import fill_rows, ladder, make_book
+from tests.builders import assert_unchanged, fill_rows, ladder, make_book, snapshot
 
 TAKER = 0
 HEAPS = [(SELL, TRIGGER_LAST), (BUY, TRIGGER_LAST), (SELL, TRIGGER_MARK), (BUY, TRIGGER_MARK)]
@@ -134,6 +134,55 @@ def test_stop_release_frees_the_slot_and_returns_reduce_only():
     # the freed slot is the next one handed out
     nxt = book.submit(5, BUY, STOP_MARKET, 1, 111).order_id
     assert order_slot(book.orders, nxt) == res.order_id & SLOT_MASK
+
+
+NOTHING_RELEASED = (NIL, NIL, 0, 0, 0)
+
+
+@pytest.mark.parametrize("h", [0, 1, 2, 3])
+def test_stop_release_of_an_empty_heap_returns_no_id_and_changes_nothing(h):
+    # Before the guard it popped anyway: the heap size went to -1 and slot -1 (the pool's
+    # last row) was pushed onto the free list a second time.
+    book, _ = make_book(bids=[(100, [2])], asks=[(101, [3])])
+    side, trigger = HEAPS[(h + 1) % 4]  # a stop waits in the next heap, not in h
+    waiting = book.submit(TAKER, side, STOP_MARKET, 1, 95, trigger=trigger).order_id
+    before = snapshot(book)
+    assert release(book, h) == NOTHING_RELEASED
+    assert_unchanged(book, before)
+    assert order_slot(book.orders, waiting) != NIL
+
+
+def test_stop_release_of_a_heap_of_cancelled_stops_drops_them_and_returns_no_id():
+    book, _ = make_book()
+    h = stop_heap_index(SELL, TRIGGER_MARK)
+    oids = [book.submit(TAKER, SELL, STOP_MARKET, 1, p, trigger=TRIGGER_MARK).order_id
+            for p in (90, 95)]
+    for oid in oids:
+        assert book.cancel(oid) == Status.OK
+    orders, owner = book.orders.copy(), book.owner.copy()
+    assert int(book.meta[M_STOP_SIZES + h]) == 2  # two stale entries
+    assert release(book, h) == NOTHING_RELEASED
+    assert int(book.meta[M_STOP_SIZES + h]) == 0  # dropped, not driven negative
+    assert int(book.meta[M_N_STOPS]) == 0
+    assert (book.orders == orders).all() and (book.owner == owner).all()
+    # the pool still works: two fresh stops take the two freed slots, then release normally
+    fresh = [book.submit(TAKER, SELL, STOP_MARKET, 1, p, trigger=TRIGGER_MARK).order_id
+             for p in (91, 96)]
+    assert sorted(order_slot(book.orders, o) for o in fresh) == sorted(
+        oid & SLOT_MASK for oid in oids)
+    assert release(book, h)[0] == fresh[1]  # the higher sell stop first
+    assert release(book, h)[0] == fresh[0]
+    assert release(book, h) == NOTHING_RELEASED
+
+
+@pytest.mark.parametrize("h", [-1, 4, 99])
+def test_stop_peek_and_release_of_a_bad_heap_index_find_nothing(h):
+    book, _ = make_book()
+    book.submit(TAKER, SELL, STOP_MARKET, 1, 95)
+    before = snapshot(book)
+    assert peek(book, h) == (0, NIL)
+    assert release(book, h) == NOTHING_RELEASED
+    assert_unchanged(book, before)
 
 
 def test_released_stop_executes_as_market_order_under_its_own_id():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from sim.codes import (
@@ -18,7 +19,10 @@ from sim.codes import (
     SELL,
     STOP_MARKET,
     TRIGGER_LAST,
+    OrderKind,
+    Side,
     Status,
+    Trigger,
 )
 from sim.exchange import Exchange, ExchangeConfig
 from sim.perp import MarginTier
@@ -111,6 +115,73 @@ def test_cancel_of_unknown_or_foreign_order_is_rejected_and_changes_nothing(busy
     assert changed_arrays(ex, before) == []
 
 
+# Codes and ids must be integers (Python or numpy ints, IntEnum members); floats (even 1.0),
+# bools, strings and None are refused with the field's reject status, without reaching numba.
+WRONG_FIELDS = [
+    ("account", v, Status.UNKNOWN_ACCOUNT) for v in (1.0, 1.5, np.float64(1.0), "1", None, True)
+] + [
+    ("side", v, Status.BAD_SIDE) for v in (1.0, 1.5, np.float64(1.0), "x", None, True)
+] + [
+    # kind 1.5 used to pass validation (0 <= 1.5 <= 4) and be accepted
+    ("kind", v, Status.BAD_KIND) for v in (0.0, 1.5, np.float64(0.0), "x", None)
+] + [
+    ("trigger", v, Status.BAD_TRIGGER) for v in (0.0, 1.5, np.float64(1.0), "x", None)
+] + [
+    # qty "x" used to come back as BAD_PRICE
+    ("qty", v, Status.BAD_QTY) for v in ("1", "x", None, math.nan, math.inf, True)
+] + [
+    ("price", v, Status.BAD_PRICE) for v in ("x", None, math.nan, math.inf)
+] + [
+    # Python ints beyond int64: numba cannot type them
+    ("account", 1 << 64, Status.UNKNOWN_ACCOUNT), ("side", 10**30, Status.BAD_SIDE),
+    ("kind", -(1 << 64), Status.BAD_KIND), ("qty", 1 << 64, Status.BAD_QTY),
+    ("price", 1 << 64, Status.BAD_PRICE), ("trigger", 1 << 64, Status.BAD_TRIGGER),
+]
+
+
+@pytest.mark.parametrize("field, value, status", WRONG_FIELDS,
+                         ids=[f"{f}={v!r}" for f, v, _ in WRONG_FIELDS])
+def test_wrong_typed_order_field_is_rejected_and_changes_nothing(busy, field, value, status):
+    ex, _, b = busy
+    if field == "trigger":
+        good = dict(account=b, side=SELL, kind=STOP_MARKET, qty=1, price=ticks(95_000.0),
+                    trigger=TRIGGER_LAST)
+    else:  # a bid below b's 99,000 bid
+        good = dict(account=b, side=BUY, kind=LIMIT, qty=1, price=ticks(98_000.0))
+    before = snapshot(ex)
+    res = ex.submit(**dict(good, **{field: value}))
+    assert res.status == status
+    assert (res.order_id, res.filled, len(res.fills)) == (0, 0, 0)
+    assert changed_arrays(ex, before) == []
+    assert ex.submit(**good).status == Status.OK  # only the field was wrong
+
+
+def test_numpy_ints_and_enum_members_are_accepted_as_their_values(busy):
+    ex, _, b = busy
+    res = ex.submit(np.int64(b), Side.BUY, OrderKind.LIMIT, np.int32(2), np.int64(980_000),
+                    trigger=Trigger.LAST)
+    assert res.status == Status.OK
+    assert ex.book.queue(BUY, 980_000) == [(res.order_id, b, 2)]
+    assert ex.cancel(np.int64(b), np.int64(res.order_id)) == Status.OK
+    assert ex.book.queue(BUY, 980_000) == []
+
+
+@pytest.mark.parametrize("account, order_id", [
+    ("b", "live as float"), ("b", 1.5), ("b", "x"), ("b", None), ("b", 1 << 64),
+    (1.0, "live"), ("1", "live"), (None, "live"), (True, "live"), (1 << 64, "live"),
+])
+def test_cancel_with_wrong_typed_arguments_is_unknown_order_and_changes_nothing(
+        busy, account, order_id):
+    ex, _, b = busy
+    live = ex.open_orders(b)[0]
+    account = b if account == "b" else account
+    order_id = {"live": live, "live as float": float(live)}.get(order_id, order_id)
+    before = snapshot(ex)
+    assert ex.cancel(account, order_id) == Status.UNKNOWN_ORDER
+    assert changed_arrays(ex, before) == []
+    assert ex.cancel(b, live) == Status.OK
+
+
 def test_position_limit_reject_changes_nothing():
     ex = make_exchange()
     a = open_account(ex, 10_000.0, 125.0)
@@ -139,6 +210,8 @@ CONFIG_ERRORS = [
     ("maker_fee", 0.5), ("taker_fee", -0.02), ("maker_fee", math.nan),
     ("liquidation_trigger", 2), ("max_trigger_passes", 0), ("max_trigger_passes", 1.5),
     ("price_levels", 0), ("price_levels", 2.0),
+    ("price_band", 0.0), ("price_band", 1.0), ("price_band", -0.1), ("price_band", 1.5),
+    ("price_band", math.nan), ("price_band", "0.1"), ("price_band", True),
 ]
 
 
@@ -248,11 +321,50 @@ def test_to_ticks_rounds_to_the_nearest_tick():
     assert ex.to_ticks(100_000.06) == 1_000_001
 
 
-@pytest.mark.parametrize("account", [-1, 5, 1.0, "0"])
-def test_account_queries_reject_unknown_accounts(account):
+# Two accounts are open (0 and 1) in arrays with room for 8: ids 2..7 exist in the arrays but
+# are not open accounts, and -1 must not wrap around to the last row.
+@pytest.mark.parametrize("account", [-1, 2, 7, 8, 10**6, np.int64(-1), 1.0, "0", None, True,
+                                     1 << 64])
+def test_account_queries_reject_unknown_accounts_naming_account(account):
     ex = make_exchange()
     ex.open_accounts(2, 100.0, 1.0)
-    with pytest.raises(ValueError, match="account"):
-        ex.account(account)
-    with pytest.raises(ValueError, match="account"):
-        ex.open_orders(account)
+    before = snapshot(ex)
+    for query in (ex.account, ex.open_orders, lambda a: ex.set_leverage(a, 5.0)):
+        with pytest.raises(ValueError, match=r"^account must"):
+            query(account)
+    assert changed_arrays(ex, before) == []
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda ex: ex.depth(0), "side"),
+    (lambda ex: ex.depth(1.0), "side"),
+    (lambda ex: ex.depth(BUY, -1), "n"),
+    (lambda ex: ex.depth(BUY, "5"), "n"),
+    (lambda ex: ex.depth_to_price("buy", 1_000_000), "taker_side"),
+    (lambda ex: ex.depth_to_price(BUY, 1_000_000.5), "target"),
+    (lambda ex: ex.recent_trades(-1), "n"),
+    (lambda ex: ex.recent_trades(2.5), "n"),
+    (lambda ex: ex.to_ticks("100"), "price"),
+    (lambda ex: ex.to_ticks(None), "price"),
+    (lambda ex: ex.set_leverage(0, "5"), "leverage"),
+    (lambda ex: ex.open_accounts("1", 1.0, 1.0), "n"),
+    (lambda ex: ex.open_accounts(1, "1", 1.0), "wallet"),
+    (lambda ex: ex.open_accounts(1, 1.0, None), "leverage"),
+    (lambda ex: ex.open_accounts(1, 1.0, 1.0, 0.0), "margin_mode"),
+    (lambda ex: ex.begin_step("1", 100_000.0), "t_seconds"),
+    (lambda ex: ex.begin_step(1.0, None), "index_price"),
+    (lambda ex: ex.begin_step(1.0, 100_000.0, "1"), "dt_seconds"),
+])
+def test_public_helpers_raise_value_error_naming_the_argument(call, name):
+    ex = make_exchange()
+    ex.open_accounts(1, 100.0, 1.0)
+    before = snapshot(ex)
+    with pytest.raises(ValueError, match=rf"^{name} must"):
+        call(ex)
+    assert changed_arrays(ex, before) == [] and ex.n_accounts == 1
+
+
+def test_recent_trades_of_zero_is_empty(busy):
+    ex, _, _ = busy
+    assert len(ex.recent_trades(1)) == 1
+    assert len(ex.recent_trades(0)) == 0  # a [-0:] slice used to return every trade

@@ -193,3 +193,55 @@ def test_funding_that_drains_isolated_margin_below_zero_keeps_money_conserved():
     inv = ex.invariants()
     assert inv["money_conserved"], inv["money_drift_usd"]
     assert np.isnan(ex.account(long_).liquidation_price)
+
+
+def test_a_step_over_three_funding_times_settles_each_of_them():
+    ex = no_fee_exchange()
+    long_, short = positions(ex)
+    quote(ex, 100_100.0, 100_200.0)  # premium 0.001 at index 100,000
+    report = step(ex, 3 * INTERVAL, 100_000.0)  # one step from t=0 over 8 h, 16 h and 24 h
+    assert report.funding_settled and report.liquidations == 0
+    hist = ex.funding_history()
+    assert hist["t"].tolist() == [INTERVAL, 2 * INTERVAL, 3 * INTERVAL]
+    # The step's one premium sample (0.001) goes to the first settlement:
+    #   0.001 + clamp(0.0001 - 0.001, +-0.0005) = 0.0005;
+    # the next two intervals have no sample: premium 0, rate = the interest term 0.0001.
+    assert hist["premium_avg"].tolist() == pytest.approx([0.001, 0.0, 0.0])
+    assert hist["rate"].tolist() == pytest.approx([0.0005, 0.0001, 0.0001])
+    # mark = median(100,000 x (1 + rate x 0 left to funding), 100,000 + basis 150, last 100,000)
+    assert hist["mark"].tolist() == [100_000.0] * 3
+    # each payment is 0.1 BTC x 100,000 x rate: 5, then 1, then 1
+    assert hist["paid_by_longs"].tolist() == pytest.approx([5.0, 1.0, 1.0])
+    assert ex.account(long_).funding == pytest.approx(7.0)
+    assert ex.account(short).funding == pytest.approx(-7.0)
+    assert ex.invariants()["money_conserved"]
+    # the schedule goes on from 32 h, not from the step's time
+    assert not step(ex, 3 * INTERVAL + 1.0, 100_000.0).funding_settled
+    assert step(ex, 4 * INTERVAL, 100_000.0).funding_settled
+    assert len(ex.funding_history()) == 4
+
+
+def test_a_position_liquidated_by_one_funding_does_not_pay_the_next():
+    # interest 0.3% inside a 0.3% dead zone: the rate is 0.3% whenever the premium is 0
+    ex = no_fee_exchange(interest_rate=0.003, funding_clamp=0.003)
+    long_ = open_account(ex, 1_000.0, 100.0)  # margin 100: LP 9,900 / 0.0996 = 99,397.59
+    short = open_account(ex, 100_000.0, 2.0)
+    trade_at(ex, long_, short, 100, 100_000.0)
+    bidder = open_account(ex, 100_000.0, 10.0)
+    rest(ex, bidder, BUY, 100, 99_500.0)  # too thin to set an impact price: premium 0
+    report = step(ex, 2 * INTERVAL, 99_600.0)  # one step over 8 h and 16 h
+    assert report.funding_settled and report.liquidations == 1
+    # mark 99,600 both times: median(index 99,600, index + basis 0, last 100,000 then 99,500)
+    paid = 0.1 * 99_600 * 0.003  # 29.88 a settlement
+    # 8 h: the long pays 29.88 -> margin 70.12 -> LP (10,000 - 70.12) / 0.0996 = 99,697.59
+    # >= mark, so it is liquidated into the 99,500 bid before 16 h; the bidder, now long
+    # 100, pays the 16 h settlement instead.
+    assert ex.account(long_).funding == pytest.approx(paid)
+    assert ex.account(long_).position_lots == 0
+    assert ex.account(bidder).position_lots == 100
+    assert ex.account(bidder).funding == pytest.approx(paid)
+    assert ex.account(short).funding == pytest.approx(-2 * paid)
+    hist = ex.funding_history()
+    assert hist["t"].tolist() == [INTERVAL, 2 * INTERVAL]
+    assert hist["paid_by_longs"].tolist() == pytest.approx([paid, paid])
+    assert ex.invariants()["money_conserved"]
