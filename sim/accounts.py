@@ -66,7 +66,8 @@ X_PREMIUM_SAMPLES = 18
 X_PASS_LAST_TICKS = 19  # prices frozen at the start of a trigger pass
 X_PASS_MARK = 20
 X_PASS_TRIGGER = 21  # the liquidation trigger price of the pass (mark or last, USD)
-N_EX_F = 22
+X_PRICE_BAND = 22  # limit and stop prices must lie within mark x (1 -+ band)
+N_EX_F = 23
 
 # ex_i entries
 XI_N_ACCOUNTS = 0

@@ -19,7 +19,6 @@ from numba import njit
 from sim.accounts import (
     A_MAX_NOTIONAL,
     I_POSITION,
-    N_EX_F,
     X_FUNDING_FRAC,
     X_FUNDING_RATE,
     X_INDEX,
@@ -29,6 +28,7 @@ from sim.accounts import (
     X_PASS_LAST_TICKS,
     X_PASS_MARK,
     X_PASS_TRIGGER,
+    X_PRICE_BAND,
     X_TICK_SIZE,
     XI_LIQ_HEAP_SIZES,
     XI_LIQ_TRIGGER,
@@ -92,12 +92,6 @@ from sim.liquidation import (
     refresh_liquidation_prices,
 )
 from sim.perp import mark_price_nb
-
-# Venue rules read by the order kernels that ``sim.accounts`` has no field for: they follow
-# its fields in ``ex_f`` (slots 0 .. N_EX_F - 1 are the accounts'), so the exchange allocates
-# ``EX_F_SIZE`` slots.
-X_PRICE_BAND = N_EX_F  # limit and stop prices must lie within mark x (1 -+ band)
-EX_F_SIZE = N_EX_F + 1
 
 
 @njit(cache=True)

@@ -48,8 +48,6 @@ from sim.codes import (
     Status,
 )
 from sim.engine import (
-    EX_F_SIZE,
-    X_PRICE_BAND,
     exchange_cancel,
     exchange_submit,
     open_interest_lots,
@@ -184,7 +182,7 @@ class Exchange:
                               n_levels=config.price_levels)
         self.tiers = np.vstack(tier_arrays(config.tiers)).copy()
         self.acct_f, self.acct_i = ac.new_account_arrays(int(account_capacity))
-        self.ex_f = np.zeros(EX_F_SIZE, dtype=np.float64)
+        self.ex_f = np.zeros(ac.N_EX_F, dtype=np.float64)
         self.ex_i = np.zeros(ac.N_EX_I, dtype=np.int64)
         f, i = self.ex_f, self.ex_i
         f[ac.X_TICK_SIZE] = config.tick_size
@@ -198,7 +196,7 @@ class Exchange:
         f[ac.X_INDEX] = config.initial_price
         f[ac.X_MARK] = config.initial_price
         f[ac.X_FUNDING_FRAC] = 1.0
-        f[X_PRICE_BAND] = config.price_band
+        f[ac.X_PRICE_BAND] = config.price_band
         i[ac.XI_DIRTY_HEAD] = ac.END_OF_LIST
         i[ac.XI_LIQ_TRIGGER] = config.liquidation_trigger
         i[ac.XI_MAX_PASSES] = config.max_trigger_passes
