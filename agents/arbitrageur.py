@@ -88,7 +88,7 @@ class Arbitrageur(Trader):
         premium = self.premium()
         if premium is not None:
             p = self.params
-            position = int(m.perp.acct_i[self.perp_account, I_POSITION])
+            position = m.perp.acct_i.item(self.perp_account, I_POSITION)
             if premium > p.threshold_bps * BPS:
                 self._open(SELL, position)
             elif premium < -p.threshold_bps * BPS:
@@ -127,9 +127,9 @@ class Arbitrageur(Trader):
         """Bring the spot position to minus the perp position (in BTC)."""
         m = self.model
         spot = m.spot
-        perp_btc = int(m.perp.acct_i[self.perp_account, I_POSITION]) * m.perp.config.lot_size
+        perp_btc = m.perp.acct_i.item(self.perp_account, I_POSITION) * m.perp.config.lot_size
         target = int(round(-perp_btc / spot.config.lot_size))
-        gap = target - int(spot.acct_i[self.spot_account, I_POSITION])
+        gap = target - spot.acct_i.item(self.spot_account, I_POSITION)
         if gap == 0:
             return
         side = BUY if gap > 0 else SELL

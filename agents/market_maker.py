@@ -25,8 +25,9 @@ spacing either way; a small move of the fair price changes nothing, and a move o
 step costs four messages (one cancel and one new order per side), not ``4 * levels``.
 A requote diffs the wanted ladder against the resting orders and cancels or places only what
 differs; an order whose remaining size fell below ``1 - SIZE_TOLERANCE`` of its level size is
-replaced. When the ladder is
-unchanged and no quote was touched the requote sends nothing and costs a few microseconds.
+replaced. When the ladder is unchanged and no quote was touched the requote sends nothing;
+while the fair price stays inside a band where no inner quote can move (computed at each full
+requote), even the ladder arithmetic is skipped.
 
 Quotes are POST_ONLY: a maker must never take liquidity. When its fair is stale against the
 book (someone else's quote is inside it), a crossing LIMIT would trade at the taker fee and
@@ -230,6 +231,7 @@ class MarketMaker(Trader):
         self._levels: dict[int, tuple[int, int]] = {}  # price -> (lots, keep lots)
         self._bids = _Side(BUY)
         self._asks = _Side(SELL)
+        self._band: tuple[float, float, int] | None = None  # (fair, half width USD, position)
 
     # ------------------------------------------------------------------ the step
 
@@ -269,13 +271,17 @@ class MarketMaker(Trader):
             return
         self.pulled = False
         fair = self.fair_price(mid)
+        if self._within_band(fair, vol):
+            return  # the ladder cannot have changed and no quote was touched beyond tolerance
         grid = self._grid_step(fair)
         inventory = self.inventory_notional(fair)
         bid, ask = quote_bounds(fair, inventory, vol, p)
         bids, asks = self._bids, self._asks
-        bid0 = self._inner_price(bids, bid / self._tick / grid, grid)
-        ask0 = self._inner_price(asks, ask / self._tick / grid, grid)
-        if ask0 <= bid0:
+        bid_x, ask_x = bid / self._tick / grid, ask / self._tick / grid  # in grid steps
+        bid0 = self._inner_price(bids, bid_x, grid)
+        ask0 = self._inner_price(asks, ask_x, grid)
+        forced = ask0 <= bid0
+        if forced:
             ask0 = asks.inner = bid0 + grid
         n_bids, n_asks = quoted_sides(inventory, p)
         bid_key, ask_key = (bid0, n_bids, grid), (ask0, n_asks, grid)
@@ -283,14 +289,43 @@ class MarketMaker(Trader):
         bid_lots = owner.item(self.account, W_BUY_LOTS)
         ask_lots = owner.item(self.account, W_SELL_LOTS)
         bids_intact, asks_intact = bids.intact(bid_lots), asks.intact(ask_lots)
-        if bids_intact and asks_intact and bid_key == bids.key and ask_key == asks.key:
-            return  # same ladder, no quote touched beyond tolerance: nothing to send
         stale = []
         if not (bids_intact and bid_key == bids.key):
             stale.append((bids, bid_key, bid_lots if bids_intact else -1))
         if not (asks_intact and ask_key == asks.key):
             stale.append((asks, ask_key, ask_lots if asks_intact else -1))
-        self._sync(stale)
+        if stale:
+            self._sync(stale)
+        self._band = None
+        if not forced and bids.key == bid_key and asks.key == ask_key and \
+                vol <= p.reference_vol_bps * BPS:
+            # How far the fair price may move before either inner quote leaves its
+            # hysteresis band: the distance left, in grid steps, over the steepest slope of
+            # the target in steps per USD, (1 + h)(1 + 2 * aversion * h) / (tick * grid).
+            h = p.half_spread_bps * BPS
+            room = 0.5 + QUOTE_HYSTERESIS - max(abs(bid_x - bid0 / grid), abs(ask_x - ask0 / grid))
+            slope = (1.0 + h) * (1.0 + 2.0 * p.inventory_aversion * h) / (self._tick * grid)
+            if room > 0:
+                self._band = (fair, room / slope * (1.0 - 1e-9),
+                              self.exchange.acct_i.item(self.account, I_POSITION))
+
+    def _within_band(self, fair: float, vol: float) -> bool:
+        """Return True if the last ladder still holds: a shortcut of the full requote.
+
+        It holds while the half spread is at its base (vol at or under the reference), the
+        position is unchanged, the fair price stays inside the band computed at the last full
+        requote, and both sides are intact.
+        """
+        band = self._band
+        if (band is None or abs(fair - band[0]) >= band[1]
+                or vol > self.params.reference_vol_bps * BPS):
+            return False
+        ex = self.exchange
+        if ex.acct_i.item(self.account, I_POSITION) != band[2]:
+            return False
+        owner = ex.book.owner
+        return (self._bids.intact(owner.item(self.account, W_BUY_LOTS))
+                and self._asks.intact(owner.item(self.account, W_SELL_LOTS)))
 
     def pause(self) -> None:
         """Cancel every quote and stop quoting (a scheduled maker withdrawal)."""
@@ -311,6 +346,7 @@ class MarketMaker(Trader):
                     self.messages_sent += 1
             book_side.quotes.clear()
             book_side.key = None
+        self._band = None
 
     def quotes(self, side: int) -> dict[int, int]:
         """Return this maker's resting quotes on ``side`` as {price in ticks: order id}."""

@@ -236,3 +236,21 @@ def test_makers_noise_and_value_keep_an_orderly_market():
         assert abs(mid / model.fundamental.price - 1.0) < 0.02
     assert model.perp.open_interest > 0  # trades happened
     assert all(len(model.perp.open_orders(m.account)) >= 8 for m in makers)  # 5 a side
+
+
+def test_the_band_shortcut_changes_nothing_but_speed(monkeypatch):
+    def run() -> tuple[bytes, int]:
+        model = MarketModel(ExchangeConfig(), FundamentalProcess(100_000.0), seed=5)
+        makers = [MarketMaker(model, MarketMakerParams()) for _ in range(2)]
+        NoiseTraders(model, NoiseParams(rate_per_s=2.0))
+        fills = []
+        for _ in range(300):
+            model.step()
+            fills.append(model.fills.tobytes())
+        return b"".join(fills), sum(m.messages_sent for m in makers)
+
+    with_band = run()
+    monkeypatch.setattr(MarketMaker, "_within_band", lambda self, fair, vol: False)
+    without_band = run()
+    assert with_band[1] > 20 and len(with_band[0]) > 0
+    assert with_band == without_band
