@@ -96,7 +96,7 @@ T_MMR = 2
 T_CUM = 3
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mark_dirty(acct_i, ex_i, account):
     """Queue ``account`` for a refresh of its liquidation price."""
     if acct_i[account, I_DIRTY_NEXT] == NOT_DIRTY:
@@ -114,7 +114,7 @@ def _set_position(acct_i, ex_i, account, new_position):
     acct_i[account, I_POSITION] = new_position
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def trade(acct_f, acct_i, ex_f, ex_i, account, delta_lots, price, fee_rate):
     """Settle a trade of ``delta_lots`` (signed) at ``price`` (USD) on an account.
 
@@ -187,7 +187,7 @@ def unrealized_pnl(acct_f, acct_i, ex_f, account, price):
     return pos * ex_f[X_LOT_SIZE] * (price - acct_f[account, A_ENTRY])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _order_margin(position, buy_lots, buy_value, sell_lots, sell_value, price_to_usd,
                   leverage):
     """Return the margin that open orders hold: the larger of the two sides' opening parts.
@@ -207,7 +207,7 @@ def _order_margin(position, buy_lots, buy_value, sell_lots, sell_value, price_to
     return max(need_buy, need_sell)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def check_initial_margin(acct_f, acct_i, ex_f, owner, account, side, qty, price_ticks):
     """Return OK if the account can afford ``qty`` lots at ``price_ticks``, else a reject code.
 

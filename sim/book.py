@@ -132,7 +132,7 @@ def stop_heap_index(side, trigger):
     return (0 if side == SELL else 1) + 2 * trigger
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def order_slot(orders, order_id):
     """Return the pool slot holding ``order_id``, or -1 if it is not live."""
     if order_id <= 0:
@@ -146,7 +146,7 @@ def order_slot(orders, order_id):
 # ---------------------------------------------------------------- pool and lists
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _alloc_slot(orders, meta, account, side, qty, price):
     slot = meta[M_FREE_HEAD]
     meta[M_FREE_HEAD] = orders[slot, O_NEXT]
@@ -165,7 +165,7 @@ def _alloc_slot(orders, meta, account, side, qty, price):
     return slot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _new_taker_id(orders, meta):
     """Return a fresh id for an order that never rests (slot bits all ones)."""
     seq = meta[M_NEXT_SEQ]
@@ -173,7 +173,7 @@ def _new_taker_id(orders, meta):
     return (seq << SLOT_BITS) | SLOT_MASK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _free_slot(orders, meta, slot):
     orders[slot, O_ID] = NIL
     orders[slot, O_QTY] = 0
@@ -181,7 +181,7 @@ def _free_slot(orders, meta, slot):
     meta[M_FREE_HEAD] = slot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _owner_link(orders, owner, slot):
     account = orders[slot, O_ACCOUNT]
     head = owner[account, W_HEAD]
@@ -192,7 +192,7 @@ def _owner_link(orders, owner, slot):
     owner[account, W_HEAD] = slot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _owner_unlink(orders, owner, slot):
     account = orders[slot, O_ACCOUNT]
     prev = orders[slot, O_OWNER_PREV]
@@ -215,7 +215,7 @@ def _owner_resting_change(owner, account, side, qty, price):
         owner[account, W_SELL_VALUE] += qty * price
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _level_append(orders, levels, meta, owner, slot):
     """Queue a resting order at the back of its level and update best price and totals."""
     side = orders[slot, O_SIDE]
@@ -244,7 +244,7 @@ def _level_append(orders, levels, meta, owner, slot):
             meta[M_BEST_ASK] = price
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _advance_best(levels, meta, side):
     """Move the best price of ``side`` off an emptied level to the next non-empty one."""
     base = meta[M_BASE_TICK]
@@ -267,7 +267,7 @@ def _advance_best(levels, meta, side):
         meta[M_BEST_ASK] = idx + base
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _level_remove(orders, levels, meta, owner, slot):
     """Take a resting order off its level (its remaining qty leaves the level totals)."""
     side = orders[slot, O_SIDE]
@@ -301,7 +301,7 @@ def _level_remove(orders, levels, meta, owner, slot):
 # ---------------------------------------------------------------- matching
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def match(orders, levels, meta, owner, fills, taker_id, account, side, qty, limit_price, flags):
     """Match a taker order against the opposite side; return the lots filled.
 
@@ -368,7 +368,7 @@ def fill_room_needed(meta, side):
     return (meta[M_N_ASKS] if side == BUY else meta[M_N_BIDS]) + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def validate_order(owner, account, side, kind, qty, price, trigger):
     """Return OK or the reject code of an order's fields (capacity is not checked here)."""
     if account < 0 or account >= owner.shape[0]:
@@ -386,7 +386,7 @@ def validate_order(owner, account, side, kind, qty, price, trigger):
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_submit(orders, levels, meta, owner, fills, stops, account, side, kind, qty, price,
                 trigger, reduce_only, flags):
     """Enter an order; return (status, order_id, filled_lots).
@@ -452,7 +452,7 @@ def book_submit(orders, levels, meta, owner, fills, stops, account, side, kind, 
     return OK, oid, filled
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_cancel(orders, levels, meta, owner, order_id):
     """Cancel a resting order or a waiting stop; return a status code."""
     slot = order_slot(orders, order_id)

@@ -94,7 +94,7 @@ from sim.liquidation import (
 from sim.perp import mark_price_nb
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def price_in_band(ex_f, price_ticks):
     """Return True if ``price_ticks`` lies within mark x (1 - band) .. mark x (1 + band).
 
@@ -111,7 +111,7 @@ def price_in_band(ex_f, price_ticks):
             <= mark_ticks * (1.0 + band) + slack)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def check_position_limit(acct_f, acct_i, ex_f, owner, account, side, qty, price_ticks):
     """Return OK unless the order would grow the position past its leverage's notional cap.
 
@@ -131,7 +131,7 @@ def check_position_limit(acct_f, acct_i, ex_f, owner, account, side, qty, price_
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _reference_price(meta, side, kind, price):
     """Return the price (ticks) an order is margined at, or 0 when nothing can fill it."""
     if kind != MARKET:
@@ -140,7 +140,7 @@ def _reference_price(meta, side, kind, price):
     return 0 if best == NO_PRICE else best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i,
                     account, side, kind, qty, price, trigger, reduce_only):
     """Enter an order for a margin account; return (status, order_id, filled_lots, first, end).
@@ -185,7 +185,7 @@ def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
     return status, oid, filled, start, meta[M_N_FILLS]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def exchange_cancel(orders, levels, meta, owner, account, order_id):
     """Cancel ``order_id`` if it is live and belongs to ``account``; return a status."""
     slot = order_slot(orders, order_id)

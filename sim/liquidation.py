@@ -197,7 +197,7 @@ def liquidation_check(acct_i, ex_i, lkeys, lvals, price):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def apply_book_fills(fills, start, end, acct_f, acct_i, ex_f, ex_i):
     """Settle fills[start:end] on the accounts: makers pay the maker fee, takers the taker fee.
 
