@@ -20,11 +20,13 @@ import numpy as np
 from agents.arbitrageur import Arbitrageur
 from agents.flow import NoiseTraders, ValueTraders
 from agents.market_maker import MarketMaker
+from agents.params import WhaleParams
 from agents.retail import RetailCrowd
-from agents.whale import Whale
+from agents.whale import Whale, bin_width_usd
 from scenarios.schema import Scenario, load_scenario
 from sim.exchange import ExchangeConfig
 from sim.heatmap import price_edges
+from sim.heatmap_estimate import PublicHeatmapObserver
 from sim.index import FundamentalProcess
 from sim.model import MarketModel
 from sim.recorder import Recorder
@@ -77,8 +79,9 @@ def build_market(scenario: Scenario) -> Market:
         add("market_maker", MarketMaker(model, a.market_maker))
     for _ in range(a.arbitrageur.count):
         add("arbitrageur", Arbitrageur(model, a.arbitrageur))
+    reader = _public_heatmap_reader(model, a.whale) if a.whale.heatmap == "estimated" else None
     for _ in range(a.whale.count):
-        add("whale", Whale(model, a.whale))
+        add("whale", Whale(model, a.whale, heatmap_reader=reader))
     if a.value.count:
         add("value", ValueTraders(model, a.value))
     if a.noise.count:
@@ -93,6 +96,23 @@ def build_market(scenario: Scenario) -> Market:
     market = Market(sc, model, None, agents)  # type: ignore[arg-type]
     market.recorder = Recorder(model, series_every, heatmap_every, edges, market.n_steps)
     return market
+
+
+def _public_heatmap_reader(model: MarketModel, params: WhaleParams) -> Callable:
+    """Return a whale's reader of the public estimate, kept current by a model observer."""
+    if params.count == 0:
+        return None
+    observer = PublicHeatmapObserver(60.0)
+    model.observers.append(observer)
+
+    def read(model: MarketModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mark = model.perp.mark_price
+        edges = price_edges(mark, params.max_distance_pct,
+                            bin_width_usd(mark, model.perp.config.tick_size))
+        long_usd, short_usd = observer.map(edges)
+        return edges, long_usd, short_usd
+
+    return read
 
 
 def _schedule_events(model: MarketModel, sc: Scenario, agents: dict[str, list]) -> None:
