@@ -55,7 +55,8 @@ def build_market(scenario: Scenario) -> Market:
     sc = scenario
     ix = sc.index
     fundamental = FundamentalProcess(ix.initial_price, ix.drift_per_year, ix.volatility_per_year,
-                                     ix.jump_rate_per_day, ix.jump_mean, ix.jump_std)
+                                     ix.jump_rate_per_day, ix.jump_mean, ix.jump_std,
+                                     ix.vol_of_vol, ix.vol_half_life_s)
     spot_config = None
     if ix.model == "spot":
         spot_config = ExchangeConfig(tick_size=ix.spot.tick_size, lot_size=ix.spot.lot_size,

@@ -200,7 +200,8 @@ class SpotSpec(_Spec):
 class IndexSpec(_Spec):
     """The index: a spot market (default) or the fundamental path itself (``exogenous``).
 
-    The fundamental value is GBM with Poisson jumps (``sim.index.FundamentalProcess``).
+    The fundamental value is GBM with Poisson jumps and an optional stochastic volatility
+    (``sim.index.FundamentalProcess``).
     """
 
     model: Literal["spot", "exogenous"] = "spot"
@@ -210,6 +211,8 @@ class IndexSpec(_Spec):
     jump_rate_per_day: float = Field(2.0, ge=0, le=10_000)
     jump_mean: float = Field(0.0, ge=-1, le=1)
     jump_std: float = Field(0.01, ge=0, le=1)
+    vol_of_vol: float = Field(0.0, ge=0, le=3)
+    vol_half_life_s: float = Field(3600.0, gt=0, le=30 * 86_400)
     spot: SpotSpec = Field(default_factory=SpotSpec)
 
 
