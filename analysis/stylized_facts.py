@@ -79,7 +79,26 @@ def largest_oi_drop(series: pd.DataFrame, window_s: float = 1800.0) -> float:
     return float(best)
 
 
-def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame) -> dict[str, float]:
+def heatmap_concentration(long: np.ndarray, short: np.ndarray, top_share: float = 0.05) -> float:
+    """Return the mean share of a snapshot's notional held by its densest ``top_share`` of bins.
+
+    Long and short maps are added bin by bin. A uniform smear scores ``top_share``; a map whose
+    notional sits in a few clusters scores near 1. Empty snapshots are skipped (NaN if all are).
+    """
+    total = np.asarray(long, dtype=np.float64) + np.asarray(short, dtype=np.float64)
+    if total.ndim != 2 or total.shape[1] == 0:
+        return float("nan")
+    k = max(1, int(round(top_share * total.shape[1])))
+    sums = total.sum(axis=1)
+    live = sums > 0
+    if not live.any():
+        return float("nan")
+    top = -np.sort(-total[live], axis=1)[:, :k].sum(axis=1)
+    return float(np.mean(top / sums[live]))
+
+
+def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,
+                   heatmap: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Return the run's stylized facts (1-minute returns of the last price)."""
     r = log_returns(series, 60.0)
     acf = autocorrelation(r, 30)
@@ -87,12 +106,15 @@ def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame) -> dict[str, flo
     return {
         "n_returns_1m": int(len(r)),
         "excess_kurtosis_1m": excess_kurtosis(r),
-        "acf_lag1": float(acf[0]),
+        **{f"acf_lag{k}": float(acf[k - 1]) for k in range(1, 11)},
         "max_abs_acf_lags_2_10": float(np.nanmax(np.abs(acf[1:10]))),
         "acf_abs_lag1": float(acf_abs[0]),
         "acf_abs_lag10": float(acf_abs[9]),
         "acf_abs_lag30": float(acf_abs[29]),
         "funding_dead_zone_share": dead_zone_share(funding),
         "funding_mean": float(funding["rate"].mean()) if len(funding) else float("nan"),
+        "funding_min": float(funding["rate"].min()) if len(funding) else float("nan"),
         "largest_oi_drop_30m": largest_oi_drop(series, 1800.0),
+        "heatmap_top5pct_share": (heatmap_concentration(heatmap["long"], heatmap["short"])
+                                  if heatmap is not None else float("nan")),
     }

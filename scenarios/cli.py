@@ -123,3 +123,28 @@ class _progress_bar:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Seeds 0 .. N-1 of each scenario.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override one setting of every scenario; repeatable.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the per-run facts to this CSV file.")
+def realism(scenarios: tuple[str, ...], seeds: int, overrides: tuple[str, ...],
+            csv_path: str | None) -> None:
+    """Measure stylized facts of SCENARIOS over many seeds and check the realism bounds."""
+    from scenarios.realism import check_bounds, realism_table
+
+    for name in scenarios:
+        load_scenario_or_exit(name, overrides)
+    table = realism_table(scenarios, range(seeds), overrides)
+    if csv_path:
+        table.to_csv(csv_path, index=False)
+    bounds = check_bounds(table)
+    with_pd_options = bounds.to_string(index=False, float_format=lambda x: f"{x:.4g}")
+    click.echo(with_pd_options)
+    if not bounds["passed"].all():
+        raise SystemExit(1)

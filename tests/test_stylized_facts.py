@@ -49,3 +49,18 @@ def test_largest_oi_drop_finds_the_fall_inside_the_window():
     assert largest_oi_drop(series, 1800.0) == pytest.approx(3 / 7)
     # With a 1000 s window 40 is out of reach of t = 1000 too: only the 30 % drop is left.
     assert largest_oi_drop(series, 1000.0) == pytest.approx(0.3)
+
+
+def test_heatmap_concentration_tells_clusters_from_a_smear():
+    from analysis.stylized_facts import heatmap_concentration
+
+    # 100 bins, top 5 % = 5 bins. A uniform map puts 5/100 of its notional there.
+    smear = np.ones((2, 100))
+    assert heatmap_concentration(smear, np.zeros((2, 100))) == pytest.approx(0.05)
+    # Snapshot 1: 90 in bin 10 (long) and 10 spread over 10 short bins (1 each): the top 5
+    # bins hold 90 + 4 = 94 of 100. Snapshot 2 is empty and skipped.
+    long = np.zeros((2, 100))
+    short = np.zeros((2, 100))
+    long[0, 10] = 90.0
+    short[0, 50:60] = 1.0
+    assert heatmap_concentration(long, short) == pytest.approx(0.94)
