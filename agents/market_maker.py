@@ -7,9 +7,12 @@ and its spread widens with volatility. Here, in relative terms,
 
 - fair ``F = w * anchor + (1 - w) * mid`` (the anchor is the index on the perpetual and the
   fundamental value on spot, where the index *is* the spot mid; the mid falls back to the
-  anchor when a side of the book is empty);
+  anchor when a side of the book is empty or the spread is wider than
+  ``MAX_MID_SPREAD_BPS``: a hollow book's mid says nothing about value);
 - half spread ``h = half_spread_bps * (1 + vol_spread_mult * max(0, vol / reference_vol - 1))``
-  with ``vol`` the per-second realized volatility of the log mid over ``vol_window_s``;
+  with ``vol`` the per-second realized volatility of the log anchor over ``vol_window_s``.
+  The anchor, not the maker's own book: were it the mid, pulled quotes would hollow the book,
+  its mid would jump, and the jumps would keep the quotes pulled;
 - reservation ``r = F * (1 - inventory_aversion * h * q)``, ``q = inventory / max_inventory``
   clipped to [-1, 1];
 - bids at ``r * (1 - h)`` and asks at ``r * (1 + h)``, then ``levels - 1`` more levels per
@@ -53,6 +56,7 @@ SIZE_TOLERANCE = 0.25
 QUOTE_HYSTERESIS = 0.2
 # The grid step is re-derived from the price only when the price has moved this much since.
 GRID_REBASE = 0.10
+MAX_MID_SPREAD_BPS = 20.0  # a wider book's mid is not used in the fair price
 _EPS = 1e-9  # absorbs float error when a price falls exactly on a grid point
 
 
@@ -62,11 +66,6 @@ class RealizedVol:
     Realized variance is the sum of squared log returns (Andersen & Bollerslev 1998); divided
     by the window's length in seconds it gives a per-second variance. O(1) per update: a ring
     buffer of squared returns and their running sum, re-summed exactly once per lap.
-
-    Each price is tagged with its ``source``; a return is taken only between two prices of the
-    same source. A maker reads the mid, or the index when a side of the book is empty; the gap
-    between the two is no price move, and counting it would keep the quotes pulled for as
-    long as the book stays one-sided (which it does, because the quotes are pulled).
 
     Args:
         window_s: the window's length in seconds.
@@ -80,12 +79,11 @@ class RealizedVol:
         self._count = 0
         self._total = 0.0
         self._last_log: float | None = None
-        self._last_source = 0
 
-    def update(self, price: float, source: int = 0) -> None:
-        """Add the return from the previous price to ``price`` (USD, > 0) if same ``source``."""
+    def update(self, price: float) -> None:
+        """Add the return from the previous price to ``price`` (USD, > 0)."""
         log_price = math.log(price)
-        if self._last_log is not None and source == self._last_source:
+        if self._last_log is not None:
             square = (log_price - self._last_log) ** 2
             self._total += square - self._squares[self._i]
             self._squares[self._i] = square
@@ -94,7 +92,6 @@ class RealizedVol:
             if self._i == 0:
                 self._total = math.fsum(self._squares)
         self._last_log = log_price
-        self._last_source = source
 
     @property
     def per_s(self) -> float:
@@ -251,11 +248,12 @@ class MarketMaker(Trader):
 
     def act(self) -> None:
         """Update realized volatility; requote when the cadence says so."""
+        self.vol.update(self.anchor_price())
         mid = self.exchange.mid_price
         if mid is not None:
-            self.vol.update(mid, source=0)
-        else:
-            self.vol.update(self.anchor_price(), source=1)
+            bid, ask = self.exchange.book.best_bid(), self.exchange.book.best_ask()
+            if (ask - bid) > MAX_MID_SPREAD_BPS * BPS * (ask + bid) * 0.5:
+                mid = None
         if self.paused or self.model.t + _EPS < self._next_requote_t:
             return
         self._next_requote_t = self.model.t + self.params.requote_s

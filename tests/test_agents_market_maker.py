@@ -10,6 +10,7 @@ import math
 
 import pytest
 
+from agents.base import Trader
 from agents.flow import NoiseTraders, ValueTraders
 from agents.market_maker import (
     MarketMaker,
@@ -19,7 +20,7 @@ from agents.market_maker import (
     reservation_price,
 )
 from agents.params import MarketMakerParams, NoiseParams, ValueParams
-from sim.codes import BUY, MARKET, SELL
+from sim.codes import BUY, LIMIT, MARKET, SELL
 from sim.exchange import ExchangeConfig
 from sim.index import FundamentalProcess
 from sim.model import STAGE_MAKER, STAGE_SPOT, MarketModel
@@ -104,13 +105,27 @@ def test_realized_vol_of_steady_returns_is_their_size():
     assert vol.per_s == pytest.approx(3 * BP)
 
 
-def test_realized_vol_ignores_the_jump_between_mid_and_index():
-    vol = RealizedVol(window_s=60.0, step_s=1.0)
-    vol.update(100.0, source=0)
-    vol.update(100.0, source=0)
-    vol.update(90.0, source=1)  # the book lost a side: the index, 10 % away, is no move
-    vol.update(90.0, source=1)
-    assert vol.per_s == 0.0
+class Idle(Trader):
+    """Owns an account and does nothing."""
+
+    def act(self) -> None:
+        pass
+
+
+def test_a_hollow_book_mid_is_left_out_of_the_fair_price():
+    # Another account rests a bid 1 % under and an ask 3 % over the 100,000 index: the mid,
+    # 101,000, is 2 % from the index and the spread (4,000 USD, 396 bp) is wider than
+    # MAX_MID_SPREAD_BPS, so a maker weighting the mid at 1/2 still centres on 100,000.
+    model = quiet_model()
+    other = int(Idle(model).open_accounts(1, 1e9, 10)[0])
+    maker = MarketMaker(model, maker_params(index_weight=0.5))
+    model.perp.submit(other, BUY, LIMIT, 1, 990_000)
+    model.perp.submit(other, SELL, LIMIT, 1, 1_030_000)
+    model.step()
+    bid_prices, _, ask_prices, _ = book(model.perp, 4)
+    assert maker.pulled is False
+    assert bid_prices[:3] == [999_900, 999_800, 999_700]
+    assert ask_prices[:3] == [1_000_100, 1_000_200, 1_000_300]
 
 
 # ---------------------------------------------------------------- the maker in a book
