@@ -37,15 +37,15 @@ class MarketMakerParams(_Params):
     count: int = Field(4, ge=0, le=100, description="number of makers")
     wallet: float = Field(5_000_000.0, gt=0, le=1e12, description="USD per maker")
     leverage: float = Field(10.0, ge=1, description="account leverage")
-    levels: int = Field(5, ge=1, le=50, description="quote levels per side")
-    level_notional: float = Field(100_000.0, gt=0, le=1e10, description="USD quoted per level")
+    levels: int = Field(10, ge=1, le=50, description="quote levels per side")
+    level_notional: float = Field(200_000.0, gt=0, le=1e10, description="USD quoted per level")
     half_spread_bps: float = Field(1.0, gt=0, le=1000, description="base half spread")
     level_spacing_bps: float = Field(1.0, gt=0, le=1000, description="gap between levels")
-    index_weight: float = Field(0.5, ge=0, le=1, description="fair = w*index + (1-w)*mid")
+    index_weight: float = Field(0.8, ge=0, le=1, description="fair = w*index + (1-w)*mid")
     inventory_aversion: float = Field(
-        0.5, ge=0, description="reservation-price skew, in half spreads per max inventory")
+        3.0, ge=0, description="reservation-price skew, in half spreads per max inventory")
     max_inventory_notional: float = Field(
-        2_000_000.0, gt=0, description="inventory at which the maker quotes only to reduce")
+        8_000_000.0, gt=0, description="inventory at which the maker quotes only to reduce")
     vol_window_s: float = Field(60.0, gt=0, description="window of realized volatility")
     vol_spread_mult: float = Field(
         2.0, ge=0, description="spread widens by this x (realized vol / reference vol)")
@@ -63,9 +63,9 @@ class ArbitrageurParams(_Params):
     leverage: float = Field(5.0, ge=1)
     threshold_bps: float = Field(5.0, gt=0, description="premium that opens a trade")
     exit_bps: float = Field(1.0, ge=0, description="premium at which the trade is closed")
-    clip_notional: float = Field(50_000.0, gt=0, description="USD per trade")
+    clip_notional: float = Field(100_000.0, gt=0, description="USD per trade")
     max_position_notional: float = Field(
-        2_000_000.0, gt=0, description="capital limit: funding can run away beyond it")
+        8_000_000.0, gt=0, description="capital limit: funding can run away beyond it")
     interval_s: float = Field(1.0, gt=0, description="how often it looks")
 
 
@@ -93,7 +93,7 @@ class ValueParams(_Params):
     threshold_bps: float = Field(10.0, ge=0, description="mispricing that triggers a trade")
     estimate_noise_bps: float = Field(10.0, ge=0, description="std of each estimate's error")
     size_notional: float = Field(20_000.0, gt=0)
-    max_position_notional: float = Field(500_000.0, gt=0)
+    max_position_notional: float = Field(2_000_000.0, gt=0)
 
 
 class RetailParams(_Params):
@@ -106,7 +106,7 @@ class RetailParams(_Params):
     leverage_mix: dict[float, float] = Field(
         default_factory=lambda: dict(DEFAULT_LEVERAGE_MIX), description="leverage: weight")
     margin_fraction: float = Field(
-        0.5, gt=0, le=1, description="median share of the wallet posted as margin")
+        0.2, gt=0, le=1, description="median share of the wallet posted as margin")
     size_sigma: float = Field(1.0, ge=0, le=5, description="lognormal sigma of sizes")
     rule_mix: dict[Literal["momentum", "breakout", "contrarian", "round_number"], float] = (
         Field(default_factory=lambda: {"momentum": 0.35, "breakout": 0.2, "contrarian": 0.25,
@@ -117,7 +117,7 @@ class RetailParams(_Params):
     stop_loss_prob: float = Field(0.6, ge=0, le=1, description="share who place a stop")
     stop_offset_ticks: int = Field(20, ge=0, description="stop beyond the swing or round level")
     take_profit_pct: float = Field(0.02, gt=0, le=10, description="take-profit distance")
-    hold_time_s: float = Field(3_600.0, gt=0, description="mean holding time")
+    hold_time_s: float = Field(21_600.0, gt=0, description="mean holding time")
     reentry_budget: int = Field(2, ge=0, description="re-entries allowed after liquidation")
     reentry_delay_s: float = Field(600.0, ge=0, description="mean wait before re-entering")
 

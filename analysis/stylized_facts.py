@@ -55,13 +55,17 @@ def dead_zone_share(funding: pd.DataFrame, tolerance: float = 1e-6) -> float:
     return float((np.abs(funding["rate"] - DEAD_ZONE_RATE) <= tolerance).mean())
 
 
-def largest_oi_drop(series: pd.DataFrame, window_s: float = 1800.0) -> float:
+def largest_oi_drop(series: pd.DataFrame, window_s: float = 1800.0,
+                    min_level: float = 0.5) -> float:
     """Return the largest fall of open interest within ``window_s``, as a fraction of its level.
 
-    For each time t: (OI(t) - min OI over (t, t + window]) / OI(t), maximized over t.
+    For each time t: (OI(t) - min OI over (t, t + window]) / OI(t), maximized over the times
+    whose OI is at least ``min_level`` x the run's median OI (so the first trades of a run,
+    when OI is tiny, do not count as a collapse).
     """
     t = series["t"].to_numpy()
     oi = series["oi"].to_numpy()
+    floor = min_level * float(np.median(oi)) if len(oi) else 0.0
     best = 0.0
     j = 0
     # A monotone deque of window minima over the look-ahead window.
@@ -74,7 +78,7 @@ def largest_oi_drop(series: pd.DataFrame, window_s: float = 1800.0) -> float:
             j += 1
         while window and window[0] <= i:
             window.popleft()
-        if window and oi[i] > 0:
+        if window and oi[i] > 0 and oi[i] >= floor:
             best = max(best, (oi[i] - oi[window[0]]) / oi[i])
     return float(best)
 

@@ -174,7 +174,8 @@ class ExchangeSpec(_Spec):
 class SpotSpec(_Spec):
     """The spot market whose mid is the index: its own makers and value traders."""
 
-    makers: MarketMakerParams = Field(default_factory=lambda: MarketMakerParams(count=2))
+    makers: MarketMakerParams = Field(
+        default_factory=lambda: MarketMakerParams(count=2, index_weight=1.0))
     value: ValueParams = Field(default_factory=lambda: ValueParams(count=5))
     tick_size: float = Field(0.1, gt=0)
     lot_size: float = Field(0.001, gt=0)
@@ -210,9 +211,9 @@ class IndexSpec(_Spec):
     volatility_per_year: float = Field(0.5, ge=0, le=10)
     jump_rate_per_day: float = Field(2.0, ge=0, le=10_000)
     jump_mean: float = Field(0.0, ge=-1, le=1)
-    jump_std: float = Field(0.01, ge=0, le=1)
-    vol_of_vol: float = Field(0.0, ge=0, le=3)
-    vol_half_life_s: float = Field(3600.0, gt=0, le=30 * 86_400)
+    jump_std: float = Field(0.004, ge=0, le=1)
+    vol_of_vol: float = Field(0.8, ge=0, le=3)
+    vol_half_life_s: float = Field(1800.0, gt=0, le=30 * 86_400)
     spot: SpotSpec = Field(default_factory=SpotSpec)
 
 

@@ -15,7 +15,12 @@ from sim.exchange import ExchangeConfig
 from sim.index import FundamentalProcess
 from sim.model import STAGE_ARBITRAGE, MarketModel
 
-CLIP_LOTS = 500
+CLIP_LOTS = 500  # 50,000 USD clips at 100,000 USD and 0.001 BTC lots
+
+
+def params(**overrides) -> ArbitrageurParams:
+    """The tests' arbitrageur: 50,000 USD clips (the arithmetic below assumes them)."""
+    return ArbitrageurParams(**{"clip_notional": 50_000.0, **overrides})
 
 
 def quiet_model(spot: bool = False) -> MarketModel:
@@ -43,7 +48,7 @@ def position(exchange, account: int) -> int:
 
 def test_rich_perp_is_sold():
     model = quiet_model()
-    arb = Arbitrageur(model, ArbitrageurParams())
+    arb = Arbitrageur(model, params())
     assert arb.stage == STAGE_ARBITRAGE and arb.spot_account is None
     quote(model.perp, 100_090.0, 100_110.0)  # mid 100,100: premium +10 bp > 5 bp
     look(arb)
@@ -52,7 +57,7 @@ def test_rich_perp_is_sold():
 
 def test_cheap_perp_is_bought():
     model = quiet_model()
-    arb = Arbitrageur(model, ArbitrageurParams())
+    arb = Arbitrageur(model, params())
     quote(model.perp, 99_890.0, 99_910.0)  # premium -10 bp
     look(arb)
     assert position(model.perp, arb.perp_account) == CLIP_LOTS
@@ -60,7 +65,7 @@ def test_cheap_perp_is_bought():
 
 def test_premium_inside_the_band_is_left_alone():
     model = quiet_model()
-    arb = Arbitrageur(model, ArbitrageurParams())
+    arb = Arbitrageur(model, params())
     quote(model.perp, 100_020.0, 100_040.0)  # +3 bp: between exit (1) and threshold (5)
     look(arb)
     assert position(model.perp, arb.perp_account) == 0
@@ -68,7 +73,7 @@ def test_premium_inside_the_band_is_left_alone():
 
 def test_capital_limit_caps_the_position():
     model = quiet_model()
-    arb = Arbitrageur(model, ArbitrageurParams(max_position_notional=150_000.0))
+    arb = Arbitrageur(model, params(max_position_notional=150_000.0))
     quote(model.perp, 100_090.0, 100_110.0)
     for _ in range(6):
         look(arb)
@@ -78,7 +83,7 @@ def test_capital_limit_caps_the_position():
 
 def test_it_acts_once_per_interval():
     model = quiet_model()
-    arb = Arbitrageur(model, ArbitrageurParams(interval_s=10.0))
+    arb = Arbitrageur(model, params(interval_s=10.0))
     quote(model.perp, 100_090.0, 100_110.0)
     arb.act()
     arb.act()  # same time: nothing
@@ -87,7 +92,7 @@ def test_it_acts_once_per_interval():
 
 def test_trade_is_unwound_when_the_premium_reverts():
     model = quiet_model()
-    arb = Arbitrageur(model, ArbitrageurParams())
+    arb = Arbitrageur(model, params())
     liquidity = quote(model.perp, 100_090.0, 100_110.0)
     look(arb)
     look(arb)
@@ -104,7 +109,7 @@ def test_trade_is_unwound_when_the_premium_reverts():
 
 def test_spot_leg_hedges_the_perp_position():
     model = quiet_model(spot=True)
-    arb = Arbitrageur(model, ArbitrageurParams())
+    arb = Arbitrageur(model, params())
     quote(model.spot, 99_995.0, 100_005.0)
     model.index = 100_000.0  # the spot mid, as the model reads it
     quote(model.perp, 100_090.0, 100_110.0)
@@ -115,7 +120,7 @@ def test_spot_leg_hedges_the_perp_position():
 
 def test_cheap_perp_is_bought_against_a_spot_sale():
     model = quiet_model(spot=True)
-    arb = Arbitrageur(model, ArbitrageurParams())
+    arb = Arbitrageur(model, params())
     quote(model.spot, 99_995.0, 100_005.0)
     model.index = 100_000.0
     quote(model.perp, 99_890.0, 99_910.0)

@@ -36,7 +36,9 @@ def quiet_model(spot: bool = False, seed: int = 1) -> MarketModel:
 
 
 def maker_params(**overrides) -> MarketMakerParams:
-    base = {"levels": 3, "index_weight": 1.0}
+    # The arithmetic in these tests assumes these sizes and limits, whatever the defaults.
+    base = {"levels": 3, "index_weight": 1.0, "level_notional": 100_000.0,
+            "max_inventory_notional": 2_000_000.0, "inventory_aversion": 0.5}
     base.update(overrides)
     return MarketMakerParams(**base)
 
@@ -59,7 +61,7 @@ def test_half_spread_widens_linearly_with_vol_above_the_reference():
 
 
 def test_reservation_price_moves_against_inventory():
-    p = MarketMakerParams()  # aversion 0.5, max inventory 2M USD
+    p = maker_params()  # aversion 0.5, max inventory 2M USD
     # Long 1M of a 2M limit: r = 100,000 * (1 - 0.5 * 1e-4 * 0.5) = 99,997.5.
     assert reservation_price(100_000.0, 1_000_000.0, BP, p) == pytest.approx(99_997.5)
     assert reservation_price(100_000.0, -1_000_000.0, BP, p) == pytest.approx(100_002.5)

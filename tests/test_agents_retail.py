@@ -150,8 +150,8 @@ def given_history(crowd: RetailCrowd, prices_usd: list[float]) -> None:
 
 
 CERTAIN_ENTRY = dict(count=1, wallet=10_000.0, wallet_sigma=0.0, size_sigma=0.0,
-                     arrival_rate_per_s=1_000.0, rule_mix={"momentum": 1.0}, stop_loss_prob=1.0,
-                     hold_time_s=1e9)
+                     margin_fraction=0.5, arrival_rate_per_s=1_000.0,
+                     rule_mix={"momentum": 1.0}, stop_loss_prob=1.0, hold_time_s=1e9)
 
 
 def test_a_long_entry_places_its_stop_below_the_swing_low_and_its_take_profit_above():

@@ -59,7 +59,7 @@ def test_bundled_scenario_starts_with_a_comment_header_naming_it(name):
 
 def test_bundled_scenarios_have_the_populations_the_issue_asks_for():
     calm = load_scenario("calm")
-    assert calm.agents.whale.count == 0 and calm.duration_s == 6 * 3600
+    assert calm.agents.whale.count == 0 and calm.duration_s == 24 * 3600  # 3 fundings
 
     crowded = load_scenario("crowded_longs")
     assert crowded.duration_s > crowded.exchange.funding_interval_s  # funding settles once

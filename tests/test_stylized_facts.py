@@ -51,6 +51,15 @@ def test_largest_oi_drop_finds_the_fall_inside_the_window():
     assert largest_oi_drop(series, 1000.0) == pytest.approx(0.3)
 
 
+def test_largest_oi_drop_ignores_the_tiny_open_interest_of_a_run_start():
+    # OI 1 at t = 0 falls to 0.2 (an 80 % "drop" of almost nothing), then grows to 100 and
+    # dips to 90. The median OI is 100, so only levels >= 50 may start a drop: 10 %.
+    series = pd.DataFrame({"t": [0.0, 10.0, 20.0, 30.0, 40.0, 50.0],
+                           "oi": [1.0, 0.2, 100.0, 100.0, 90.0, 100.0]})
+    assert largest_oi_drop(series, 1800.0) == pytest.approx(0.1)
+    assert largest_oi_drop(series, 1800.0, min_level=0.0) == pytest.approx(0.8)
+
+
 def test_heatmap_concentration_tells_clusters_from_a_smear():
     from analysis.stylized_facts import heatmap_concentration
 
