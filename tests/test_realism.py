@@ -1,0 +1,47 @@
+"""Loose realism bounds on short runs of the bundled scenarios.
+
+The full measurement is `liqsim realism calm whale_hunt --seeds 10` (24 h and 6 h runs); these
+shorter runs only guard against a change that makes the market plainly unrealistic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.stylized_facts import stylized_facts
+from scenarios.run import run
+
+
+@pytest.fixture(scope="module")
+def calm():
+    return run("calm", seed=2, overrides=("duration_s=14400",))
+
+
+@pytest.fixture(scope="module")
+def hunt():
+    return run("whale_hunt", seed=2, overrides=("duration_s=10800",))
+
+
+def test_calm_returns_are_fat_tailed_clustered_and_not_linearly_predictable(calm):
+    facts = stylized_facts(calm.series, calm.funding, calm.heatmap)
+    assert facts["n_returns_1m"] == 239  # 240 one-minute closes in 4 h
+    assert facts["excess_kurtosis_1m"] > 0.0  # a normal distribution has 0
+    lags = np.array([facts[f"acf_lag{k}"] for k in range(2, 11)])
+    assert np.abs(lags).max() < 0.25  # loose: 2 / sqrt(239) = 0.13 is the 95 % noise band
+    assert facts["acf_abs_lag1"] > 0.0
+
+
+def test_calm_heatmap_shows_clusters_not_a_smear(calm):
+    # A uniform map puts 5 % of its notional in its densest 5 % of bins.
+    facts = stylized_facts(calm.series, calm.funding, calm.heatmap)
+    assert facts["heatmap_top5pct_share"] > 0.25
+
+
+def test_whale_hunt_logs_a_target_and_has_a_cascade(hunt):
+    kinds = set(hunt.events["kind"])
+    assert {"phase", "target"} <= kinds
+    facts = stylized_facts(hunt.series, hunt.funding, hunt.heatmap)
+    assert facts["largest_oi_drop_30m"] >= 0.10
+    assert len(hunt.liquidations) > 0
+    assert hunt.manifest["invariants"]["all_passed"] is True
