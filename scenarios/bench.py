@@ -35,6 +35,7 @@ from sim.engine import (
     run_messages,
 )
 from sim.exchange import Exchange, ExchangeConfig
+from sim.warmup import exercise_all_kernels
 
 STREAM_SEED = 20_261_123
 STREAM_MESSAGES = 1_000_000
@@ -166,34 +167,10 @@ def liquidation_check_us(n_positions: int, repeats: int = 20_000) -> float:
 _WARMUP = """
 import time
 t0 = time.perf_counter()
-from scenarios.bench import exercise_all_kernels
+from sim.warmup import exercise_all_kernels
 exercise_all_kernels()
 print(time.perf_counter() - t0)
 """
-
-
-def exercise_all_kernels() -> None:
-    """Call every kernel once on a tiny market (compiles or loads the whole engine)."""
-    from sim.codes import CROSS_MARGIN, IOC, POST_ONLY, STOP_MARKET
-
-    ex = Exchange(ExchangeConfig(insurance_fund=100.0, funding_interval_s=2.0))
-    maker = int(ex.open_accounts(1, 1e7, 10, CROSS_MARGIN)[0])
-    longs = ex.open_accounts(4, 1_000.0, 50)
-    ex.begin_step(1.0, 100_000.0)
-    ex.submit(maker, SELL, LIMIT, 5_000, 1_000_000)
-    for account in longs:
-        ex.submit(int(account), BUY, MARKET, 300)
-        ex.submit(int(account), SELL, STOP_MARKET, 300, 990_000, reduce_only=True)
-    ex.submit(maker, BUY, POST_ONLY, 10, 980_000)
-    ex.submit(maker, BUY, IOC, 10, 1_000_000)
-    ex.cancel(maker, ex.open_orders(maker)[0])
-    ex.book.depth(BUY, 5)
-    ex.book.depth_to_price(SELL, 980_000)
-    ex.settle()
-    ex.begin_step(2.0, 97_000.0)
-    ex.settle()
-    run_stream_kernel(message_stream(2_000))
-    ex.invariants()
 
 
 def numba_compile_times() -> tuple[float, float]:
@@ -208,6 +185,20 @@ def numba_compile_times() -> tuple[float, float]:
                                  capture_output=True, text=True, check=True)
             times.append(float(out.stdout.strip().splitlines()[-1]))
     return times[0], times[1]
+
+
+def end_to_end(scenario: str = "bench_day") -> dict:
+    """Run a whole scenario; return its simulated seconds per wall second and its checks."""
+    from scenarios.run import run
+
+    result = run(scenario)
+    m = result.manifest
+    if not m["invariants"]["all_passed"]:
+        raise RuntimeError(f"invariants failed in {scenario}: {m['invariants']['failures']}")
+    return {"scenario": scenario, "simulated_seconds": m["simulated_seconds"],
+            "wall_seconds": m["wall_seconds"], "order_messages": m["order_messages"],
+            "liquidations": len(result.liquidations), "trades": len(result.trades),
+            "invariants_passed": True}
 
 
 def run_bench() -> dict:
@@ -228,6 +219,7 @@ def run_bench() -> dict:
             and invariants["book_not_crossed"] and invariants["no_negative_resting_qty"]):
         raise RuntimeError(f"invariants failed after the stream: {invariants}")
     ops = msgs[:, MSG_OP]
+    e2e = end_to_end()
     return {
         "book_kernel_msgs_per_s": round(len(msgs) / t_kernel),
         "book_python_msgs_per_s": round(len(msgs) / t_python),
@@ -235,6 +227,8 @@ def run_bench() -> dict:
         "liq_check_us_1m": round(liquidation_check_us(1_000_000), 3),
         "numba_cold_compile_s": round(cold, 2),
         "numba_cached_load_s": round(cached, 2),
+        "e2e_sim_seconds_per_wall_second": round(e2e["simulated_seconds"] / e2e["wall_seconds"]),
+        "e2e": e2e,
         "stream": {
             "messages": len(msgs),
             "limits": int((ops == OP_SUBMIT_LIMIT).sum()),
@@ -261,6 +255,7 @@ def format_report(figures: dict) -> str:
         "liq_check_us_1m": ("<=", 20),
         "numba_cold_compile_s": ("", None),
         "numba_cached_load_s": ("<=", 2),
+        "e2e_sim_seconds_per_wall_second": (">=", 1_440),
     }
     lines = [f"{'figure':<26}{'measured':>16}  target"]
     for key, (op, target) in targets.items():
@@ -272,6 +267,10 @@ def format_report(figures: dict) -> str:
                  f"{s['cancels']:,} cancels, {s['markets']:,} markets), {s['rejected']:,} "
                  f"rejected, {s['lots_traded']:,} lots traded; kernel and Python states "
                  f"identical: {s['kernel_and_python_states_identical']}")
+    e = figures["e2e"]
+    lines.append(f"end to end: {e['scenario']}, {e['simulated_seconds']:,.0f} simulated s in "
+                 f"{e['wall_seconds']:,.1f} s wall, {e['order_messages']:,} order messages, "
+                 f"{e['liquidations']:,} liquidations")
     return "\n".join(lines)
 
 
