@@ -76,12 +76,15 @@ def list_scenarios() -> None:
               help="Run directory to write (default: runs/<scenario>-seed<N>).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override one setting (the value is read as YAML); repeatable.")
+@click.option("--report", "with_report", is_flag=True,
+              help="Then analyze the run and write report.html / report.md into it.")
 def run(scenario: str, seed: int | None, out_dir: str | None,
-        overrides: tuple[str, ...]) -> None:
+        overrides: tuple[str, ...], with_report: bool) -> None:
     """Run SCENARIO (a bundled name or a path) and write its run directory.
 
     The directory holds manifest.json, series/trades/liquidations/funding/accounts/events
-    Parquet tables and heatmap_true.npz; it is written atomically at the end.
+    Parquet tables and heatmap_true.npz; it is written atomically at the end. With --report
+    it also gets analysis/ (tables), figures/ and report.html / report.md.
     """
     from pathlib import Path
 
@@ -100,6 +103,11 @@ def run(scenario: str, seed: int | None, out_dir: str | None,
         result = run_scenario(sc, out=out, progress=progress)
     click.echo(summarize(result))
     click.echo(f"wrote {out}")
+    if with_report:
+        from analysis.report import report_runs
+
+        html, md = report_runs([out])
+        click.echo(f"wrote {html} and {md}")
 
 
 class _progress_bar:
@@ -148,3 +156,138 @@ def realism(scenarios: tuple[str, ...], seeds: int, overrides: tuple[str, ...],
     click.echo(with_pd_options)
     if not bounds["passed"].all():
         raise SystemExit(1)
+
+
+def run_dirs_or_exit(paths: tuple[str, ...]) -> list:
+    """Return the paths as checked run directories; otherwise one line per bad path, exit 2.
+
+    Every path is checked before anything is written.
+    """
+    from analysis.analyze import NotARunDirectory, check_run_dir
+
+    checked, problems = [], []
+    for path in paths:
+        try:
+            checked.append(check_run_dir(path))
+        except NotARunDirectory as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(2)
+    return checked
+
+
+def _analysis_config(horizon_s: float | None):
+    from dataclasses import replace
+
+    from analysis.analyze import DEFAULT_CONFIG
+
+    return DEFAULT_CONFIG if horizon_s is None else replace(DEFAULT_CONFIG, horizon_s=horizon_s)
+
+
+_HORIZON = click.option("--horizon-s", type=click.FloatRange(min=0, min_open=True),
+                        default=None, help="Outcome and magnet horizon in seconds [14400].")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Directory for the combined tables of several runs "
+                   "[<the runs' common parent>/combined].")
+@_HORIZON
+def analyze(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | None) -> None:
+    """Analyze RUN_DIR... : tables into RUN_DIR/analysis (Parquet and CSV), RUN_DIR/figures.
+
+    Clusters on the true map and on the public estimate, their outcomes, the magnet lift,
+    the direction logit, funding / OI signals and the estimate's accuracy. With several runs
+    the combined tables (grouped by scenario) also go to --out.
+    """
+    from analysis.analyze import analyze_runs
+
+    paths = run_dirs_or_exit(run_dirs)
+
+    def show(path, info: dict) -> None:
+        def fmt(key: str) -> str:
+            value = info.get(key)
+            return "n/a" if value is None else f"{value:.2f}"
+
+        click.echo(f"{path}: {info['group']} seed {info['seed']}: "
+                   f"{info['n_complete_outcomes']} cluster outcomes with a full horizon, "
+                   f"lift at 0-0.5% {fmt('lift_0-0.5%')}, swept {fmt('share_swept')}, "
+                   f"estimate r {fmt('pearson_combined')}")
+
+    combined = analyze_runs(paths, _analysis_config(horizon_s), out_dir=out_dir, on_run=show)
+    if combined is not None:
+        from analysis.analyze import default_combined_dir
+
+        click.echo(f"wrote the combined tables to {out_dir or default_combined_dir(paths)}")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Directory of the report [one run: the run directory; several: "
+                   "<the runs' common parent>/combined].")
+@_HORIZON
+def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | None) -> None:
+    """Write report.html (self-contained) and report.md for RUN_DIR... .
+
+    Runs without a current analysis are analyzed first. The report has a paragraph per
+    finding with its numbers, the figures and the tables.
+    """
+    from analysis.report import report_runs
+
+    paths = run_dirs_or_exit(run_dirs)
+    html, md = report_runs(paths, _analysis_config(horizon_s), out_dir=out_dir)
+    click.echo(f"wrote {html} and {md}")
+
+
+@main.command()
+@click.argument("name", metavar="STUDY")
+@click.option("--seeds", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Seeds 0 .. N-1 of every case.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Study directory [studies/STUDY]; an existing one is resumed.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override one setting of every case; repeatable.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes [the CPU count].")
+@_HORIZON
+def study(name: str, seeds: int, out_dir: str | None, overrides: tuple[str, ...],
+          workers: int | None, horizon_s: float | None) -> None:
+    """Run the bundled STUDY (magnet_vs_sweep) over many seeds, then analyze and report.
+
+    magnet_vs_sweep: calm, crowded_longs, whale_hunt with the whale reading the true map and
+    whale_hunt with it reading the public estimate. Runs already complete are skipped, so a
+    stopped study resumes; the report goes to OUT/combined/report.html.
+    """
+    from scenarios.schema import ScenarioError
+    from scenarios.study import StudyError, plan_study, run_study
+
+    config = _analysis_config(horizon_s)
+    out = out_dir or f"studies/{name}"
+    try:
+        jobs = plan_study(name, seeds, out, overrides, config)
+    except StudyError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from None
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(2) from None
+    todo = sum(j.simulate for j in jobs)
+    click.echo(f"study {name}: {len(jobs)} runs, {todo} to simulate, "
+               f"{len(jobs) - todo} already done; writing to {out}", err=True)
+
+    def progress(job, done: int, total: int, seconds: float) -> None:
+        click.echo(f"[{done}/{total}] {job.case} seed {job.seed}: "
+                   f"{'ran and analyzed' if job.simulate else 'analyzed'} in {seconds:.0f} s",
+                   err=True)
+
+    try:
+        html, _ = run_study(name, seeds, out, overrides, config, workers, on_job=progress)
+    except StudyError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    click.echo(f"wrote {html}")

@@ -1,0 +1,394 @@
+"""The analysis pipeline: summary tables from hand-built per-run tables, the run directory it
+writes, the report, and `liqsim analyze / report / run --report`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from analysis.analyze import (
+    AnalysisConfig,
+    NotARunDirectory,
+    analysis_is_current,
+    analyze_run_dir,
+    analyze_runs,
+    check_run_dir,
+    fit_direction_logit,
+    key_values,
+    run_tables,
+    summary_tables,
+    varying_features,
+    whale_events,
+)
+from analysis.report import findings, lift_finding, markdown_table, report_runs
+from scenarios.cli import main
+from scenarios.run import run
+from sim.result import RunResult
+
+SMALL = AnalysisConfig(horizon_s=600.0, reversal_s=300.0, warmup_s=300.0,
+                       decision_every_s=300.0, n_boot=200)
+SHORT_RUN = ("duration_s=2400", "agents.retail.count=1000", "agents.whale.active_from_s=300")
+
+
+# --- hand-built per-run tables -------------------------------------------------------------
+
+def raw_run(group: str, seed: int, outcomes: list[str], complete: list[bool],
+            cluster_touched: list[bool], null_touched: list[bool]) -> dict[str, pd.DataFrame]:
+    """The per-run tables ``summary_tables`` reads, for one run of ``group``.
+
+    Every outcome row is a long cluster at 0.2 % with high funding and falling OI; the magnet
+    levels are all in the 0-0.5 % bucket.
+    """
+    n = len(outcomes)
+    out = pd.DataFrame({
+        "group": group, "seed": seed, "map": "true", "t": 300.0 * np.arange(n),
+        "side": "long", "outcome": outcomes, "complete": complete,
+        "funding_state": "high", "oi_state": "falling",
+    })
+    kinds = ["cluster"] * len(cluster_touched) + ["null"] * len(null_touched)
+    levels = pd.DataFrame({
+        "group": group, "seed": seed, "run": seed, "map": "true",
+        "t_decision": 0.0, "t": 0.0, "side": "long", "distance_pct": 0.2,
+        "kind": kinds, "window_s": 600.0, "touched": cluster_touched + null_touched,
+    })
+    # Every map needs rows for the per-map tables; the estimated map gets an empty copy.
+    both = lambda frame: pd.concat([frame, frame.iloc[:0].assign(map="estimated")])  # noqa: E731
+    direction = pd.DataFrame(columns=["group", "map", "distance_pct", "log_notional",
+                                      "funding_rate", "oi_change_pct", "toward"])
+    accuracy = pd.DataFrame([{"group": group, "seed": seed, "pearson_long": 0.5,
+                              "pearson_short": 0.3, "pearson_combined": 0.4 + 0.1 * seed,
+                              "precision": 0.6, "recall": 0.5, "centre_error_usd": 100.0,
+                              "centre_error_frac": 0.001}])
+    return {"outcomes": both(out), "magnet_levels": both(levels), "direction": direction,
+            "accuracy": accuracy, "run": pd.DataFrame([{"group": group, "seed": seed}])}
+
+
+def two_runs() -> list[dict[str, pd.DataFrame]]:
+    # Run 0: 3 untouched + 1 swept with a full horizon, 1 cascade without (not counted);
+    # clusters touched 2 of 4, null levels 2 of 8. Run 1: 2 cascades + 2 sweeps; clusters
+    # touched 4 of 4, null levels 2 of 8.
+    return [
+        raw_run("g", 0, ["untouched"] * 3 + ["swept", "cascade"], [True] * 4 + [False],
+                [True, True, False, False], [True, True] + [False] * 6),
+        raw_run("g", 1, ["cascade", "cascade", "swept", "swept"], [True] * 4,
+                [True] * 4, [True, True] + [False] * 6),
+    ]
+
+
+def test_summary_pools_the_runs_of_a_group():
+    summary = summary_tables(two_runs(), SMALL)
+    shares = summary["outcome_shares"]
+    shares = shares[shares["map"] == "true"].set_index("outcome")
+    # 8 outcomes with a full horizon: untouched 3/8, swept 1 + 2 = 3/8, cascade 2/8.
+    assert (shares["n"] == 8).all()
+    assert shares.loc["untouched", "share"] == pytest.approx(3 / 8)
+    assert shares.loc["swept", "share"] == pytest.approx(3 / 8)
+    assert shares.loc["cascade", "share"] == pytest.approx(2 / 8)
+    assert shares.loc["bounced", "count"] == 0
+    lift = summary["magnet_lift"]
+    near = lift[(lift["map"] == "true") & (lift["bucket"] == "0-0.5%")].iloc[0]
+    # Clusters touched (2 + 4) / 8 = 0.75, null levels (2 + 2) / 16 = 0.25: lift 3.
+    assert near["p_touch_cluster"] == pytest.approx(0.75)
+    assert near["p_touch_null"] == pytest.approx(0.25)
+    assert near["lift"] == pytest.approx(3.0)
+    assert (near["resampled"], near["n_units"]) == ("runs", 2)
+
+
+def test_share_intervals_resample_whole_runs():
+    shares = summary_tables(two_runs(), SMALL)["outcome_shares"]
+    swept = shares[(shares["map"] == "true") & (shares["outcome"] == "swept")].iloc[0]
+    # Two runs: a replicate holds run 0 twice (swept 2/8 = 0.25), one of each (3/8) or
+    # run 1 twice (4/8 = 0.5), with chances 1/4, 1/2, 1/4: the 2.5 % and 97.5 %
+    # percentiles are the extremes.
+    assert swept["interval"] == "bootstrap over runs"
+    assert swept["share_lo"] == pytest.approx(0.25)
+    assert swept["share_hi"] == pytest.approx(0.5)
+
+
+def test_one_run_per_group_gets_wilson_intervals():
+    shares = summary_tables(two_runs()[:1], SMALL)["outcome_shares"]
+    swept = shares[(shares["map"] == "true") & (shares["outcome"] == "swept")].iloc[0]
+    # 1 of 4, Wilson 95 %: centre (0.25 + 1.9208/4) / (1 + 3.8415/4) = 0.3727, half-width
+    # 1.96/1.9604 x sqrt(0.25 x 0.75/4 + 3.8415/64) = 0.3271: 0.0456 .. 0.6999.
+    assert swept["interval"] == "wilson"
+    assert swept["share_lo"] == pytest.approx(0.0456, abs=1e-3)
+    assert swept["share_hi"] == pytest.approx(0.6999, abs=1e-3)
+
+
+def test_claims_compare_the_state_with_the_rest_of_its_side():
+    runs = two_runs()
+    # Turn run 1's clusters to normal funding: the state (long, high, falling) is run 0 only.
+    runs[1]["outcomes"]["funding_state"] = "normal"
+    claims = summary_tables(runs, SMALL)["claims"].set_index("claim")
+    cascade = claims.loc["long cluster below, high funding, falling OI -> long cascade"]
+    # In the state: run 0's 4 complete rows, no cascade. Otherwise: run 1's 4, 2 cascades.
+    assert (cascade["n_state"], cascade["count_state"]) == (4, 0)
+    assert (cascade["n_otherwise"], cascade["count_otherwise"]) == (4, 2)
+    assert cascade["share_otherwise"] == pytest.approx(0.5)
+
+
+def test_accuracy_summary_averages_over_the_runs_of_a_group():
+    acc = summary_tables(two_runs(), SMALL)["accuracy_summary"].iloc[0]
+    # pearson_combined 0.4 and 0.5: mean 0.45, sd sqrt(2 x 0.05^2 / 1) = 0.0707.
+    assert acc["pearson_combined_mean"] == pytest.approx(0.45)
+    assert acc["pearson_combined_std"] == pytest.approx(0.0707107, abs=1e-6)
+    assert acc["pearson_combined_count"] == 2
+
+
+def test_groups_stay_apart():
+    runs = two_runs()
+    other = raw_run("h", 0, ["bounced"], [True], [False], [True, False])
+    summary = summary_tables([*runs, other], SMALL)
+    shares = summary["outcome_shares"]
+    h = shares[(shares["group"] == "h") & (shares["map"] == "true")].set_index("outcome")
+    assert h.loc["bounced", "share"] == 1.0 and h.loc["bounced", "n"] == 1
+    # 2 groups x 2 maps x 4 distance buckets.
+    assert len(summary["magnet_lift"]) == 16
+
+
+def test_key_values_reads_whale_event_details():
+    got = key_values("side=long centre=100625.5 outcome=target reached liquidated=0 "
+                     "distance=0.32% pnl=-102133")
+    assert got == {"side": "long", "centre": 100625.5, "outcome": "target reached",
+                   "liquidated": 0.0, "distance": 0.32, "pnl": -102133.0}
+
+
+def test_whale_events_picks_the_whales_events_of_a_kind():
+    events = pd.DataFrame({"t": [10.0, 20.0, 30.0], "agent": ["whale", "whale", "scheduler"],
+                           "kind": ["target", "hunt", "target"],
+                           "detail": ["side=long centre=99000", "pnl=5", "centre=1"]})
+    targets = whale_events(events, "target")
+    assert targets.to_dict("records") == [{"t": 10.0, "side": "long", "centre": 99000.0}]
+    assert whale_events(events.iloc[:0], "hunt").empty
+
+
+def test_a_feature_stuck_at_one_value_is_left_out_of_the_logit():
+    d = pd.DataFrame({"a": [1.0] * 19 + [2.0], "b": [0.0] * 20, "c": np.arange(20.0)})
+    # a: 1 row of 20 off its mode = 5 % -> kept at min_share 0.05; b: none -> dropped.
+    assert varying_features(d, ["a", "b", "c"], min_share=0.05) == ["a", "c"]
+    assert varying_features(d, ["a", "b", "c"], min_share=0.06) == ["c"]
+
+
+def test_direction_logit_reports_what_it_left_out():
+    rng = np.random.default_rng(0)
+    n = 200
+    distance = rng.uniform(0, 2, n)
+    # Nearer clusters attract: P(toward) = logistic(1 - 1.5 distance).
+    toward = (rng.random(n) < 1 / (1 + np.exp(-(1 - 1.5 * distance)))).astype(int)
+    d = pd.DataFrame({"distance_pct": distance, "log_notional": rng.normal(14, 1, n),
+                      "funding_rate": 0.0001, "oi_change_pct": rng.normal(0, 1, n),
+                      "toward": toward})
+    table = fit_direction_logit(d).set_index("term")
+    assert table["dropped"].iloc[0] == "funding_bps"
+    assert np.isnan(table.loc["funding_bps", "coef"])
+    assert table.loc["distance_pct", "coef"] < 0 and table.loc["distance_pct", "p_value"] < 0.01
+    assert table["n"].iloc[0] == n and bool(table["converged"].iloc[0])
+    assert table["toward_share"].iloc[0] == pytest.approx(toward.mean())
+
+
+def lift_rows(**overrides) -> pd.DataFrame:
+    row = {"group": "g", "map": "true", "bucket": "0-0.5%", "n_cluster": 100, "n_null": 2000,
+           "p_touch_cluster": 0.6, "p_touch_null": 0.4, "lift": 1.5, "lift_lo": 1.2,
+           "lift_hi": 1.8, "n_units": 20, "resampled": "runs"}
+    return pd.DataFrame([{**row, **overrides}])
+
+
+@pytest.mark.parametrize(("overrides", "verdict"), [
+    # 20 runs, 60 cluster touches, interval above 1: a magnet.
+    ({}, "The interval excludes 1 for g at 0-0.5% (clusters pulled the price)."),
+    # Interval below 1: touched less than chance.
+    ({"lift": 0.7, "lift_lo": 0.6, "lift_hi": 0.8},
+     "The interval excludes 1 for g at 0-0.5% (clusters were touched less than chance)."),
+    # Interval covering 1: no effect shown.
+    ({"lift_lo": 0.9}, "no magnet effect could be shown."),
+    # Two runs: a percentile interval of two units is no evidence.
+    ({"n_units": 2}, "No bucket had enough to judge"),
+    # 100 x 0.05 = 5 touches of clusters: too few.
+    ({"p_touch_cluster": 0.05}, "No bucket had enough to judge"),
+])
+def test_lift_finding_judges_only_buckets_with_enough_evidence(overrides, verdict):
+    text = lift_finding({"magnet_lift": lift_rows(**overrides)}, SMALL.to_dict()).text
+    assert verdict in text
+    assert "P(touch within 10 min" in text
+
+
+def test_markdown_table_escapes_and_rounds():
+    frame = pd.DataFrame({"a": ["x|y"], "b": [1.23456789], "c": [np.nan]})
+    assert markdown_table(frame, digits=3).splitlines() == [
+        "| a | b | c |", "| --- | --- | --- |", "| x\\|y | 1.23 |  |"]
+
+
+def test_check_run_dir_names_the_path_and_the_reason(tmp_path):
+    with pytest.raises(NotARunDirectory, match="no such directory"):
+        check_run_dir(tmp_path / "missing")
+    with pytest.raises(NotARunDirectory, match="no manifest.json"):
+        check_run_dir(tmp_path)
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(NotARunDirectory, match=r"missing series.parquet.*heatmap_true.npz"):
+        check_run_dir(tmp_path)
+
+
+# --- a real (short) run --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A 40-minute whale_hunt with a small crowd, written once for the module."""
+    path = tmp_path_factory.mktemp("runs") / "whale"
+    run("whale_hunt", seed=1, overrides=SHORT_RUN, out=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def analyzed(run_dir, tmp_path_factory):
+    """A copy of ``run_dir`` analyzed with ``SMALL``, and the tables it returned."""
+    path = tmp_path_factory.mktemp("analyzed") / "whale"
+    shutil.copytree(run_dir, path)
+    return path, analyze_run_dir(path, SMALL)
+
+
+def test_analysis_writes_every_table_twice_and_the_figures(analyzed):
+    path, tables = analyzed
+    folder = path / "analysis"
+    for name in ("clusters", "outcomes", "magnet_levels", "direction", "accuracy",
+                 "whale_hunts", "run", "magnet_lift", "outcome_shares", "signals", "claims",
+                 "logit", "accuracy_summary"):
+        parquet = pd.read_parquet(folder / f"{name}.parquet")
+        csv = pd.read_csv(folder / f"{name}.csv")
+        assert len(parquet) == len(csv) == len(tables[name]), name
+        assert list(parquet.columns) == list(csv.columns), name
+    for name in ("heatmap", "true_vs_estimated", "magnet_lift", "magnet_lift_estimated",
+                 "outcomes"):
+        assert (path / "figures" / f"{name}.png").stat().st_size > 10_000, name
+    with np.load(path / "heatmap_est.npz") as est:
+        true = RunResult.load(path).heatmap
+        assert est["long"].shape == true["long"].shape
+        np.testing.assert_array_equal(est["price_edges"], true["price_edges"])
+    info = json.loads((folder / "summary.json").read_text())
+    assert info["config"] == SMALL.to_dict()
+    assert (info["group"], info["seed"]) == ("whale_hunt", 1)
+    assert analysis_is_current(path, SMALL)
+    assert not analysis_is_current(path, AnalysisConfig())
+
+
+def test_outcome_shares_count_the_complete_outcomes(analyzed):
+    _, tables = analyzed
+    outcomes = tables["outcomes"]
+    assert len(outcomes) > 0
+    # Decision times: one per 300 s from the 300 s warm-up on; a horizon of 600 s is complete
+    # up to t = 2400 - 600 = 1800.
+    assert set(outcomes["t"] % 300.0) == {0.0} and outcomes["t"].min() >= 300.0
+    assert (outcomes["complete"] == (outcomes["t"] <= 1800.0)).all()
+    shares = tables["outcome_shares"]
+    for m in ("true", "estimated"):
+        expected = outcomes[(outcomes["map"] == m) & outcomes["complete"]]
+        got = shares[shares["map"] == m].set_index("outcome")["count"]
+        assert got.sum() == len(expected), m
+        for name, count in expected["outcome"].value_counts().items():
+            assert got[name] == count, (m, name)
+
+
+def test_the_analysis_is_deterministic(run_dir):
+    result = RunResult.load(run_dir)
+    a = run_tables(result, SMALL)
+    b = run_tables(result, SMALL)
+    for name in ("clusters", "outcomes", "magnet_levels", "direction", "accuracy"):
+        pd.testing.assert_frame_equal(a[name], b[name])
+    c = run_tables(result, AnalysisConfig(**{**SMALL.to_dict(), "seed": 7}))
+    # Another analysis seed draws other null levels at the same cluster levels.
+    levels_a, levels_c = a["magnet_levels"], c["magnet_levels"]
+    assert levels_a[levels_a["kind"] == "cluster"].equals(levels_c[levels_c["kind"] == "cluster"])
+    assert not levels_a["t"].equals(levels_c["t"])
+
+
+def test_findings_quote_the_numbers_of_the_tables(analyzed):
+    path, tables = analyzed
+    runs = pd.DataFrame([json.loads((path / "analysis" / "summary.json").read_text())])
+    found = {f.title: f.text for f in findings(tables, runs, SMALL.to_dict())}
+    accuracy = tables["accuracy"].iloc[0]
+    text = found["How good is the public heatmap?"]
+    assert f"correlation {accuracy['pearson_combined']:.2f}" in text
+    assert f"precision {100 * accuracy['precision']:.1f} %" in text
+    assert "10 min" in found["What happened to the clusters? (outcomes)"]
+
+
+def test_report_embeds_its_figures(analyzed, tmp_path):
+    path, _ = analyzed
+    html, md = report_runs([path], SMALL, out_dir=tmp_path / "report")
+    page = html.read_text()
+    # Two run figures (heatmap, true vs estimated) and three summary figures.
+    assert page.count("src='data:image/png;base64,") == 5
+    assert "<h3>Do liquidation clusters pull the price? (magnet lift)</h3>" in page
+    text = md.read_text()
+    assert "## Findings" in text and "| group | map | bucket |" in text
+    # The Markdown links the run's figures relative to where the report is.
+    link = f"](../../{path.parent.name}/{path.name}/figures/heatmap.png)"
+    assert link in text
+
+
+# --- the command line ----------------------------------------------------------------------
+
+def test_analyze_refuses_a_path_that_is_not_a_run_and_writes_nothing(run_dir, tmp_path):
+    good = tmp_path / "good"
+    shutil.copytree(run_dir, good)
+    bad = tmp_path / "not_a_run"
+    bad.mkdir()
+    result = CliRunner().invoke(main, ["analyze", str(good), str(bad)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"{bad}: not a run directory (no manifest.json)"
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in good.iterdir()) == sorted(p.name for p in run_dir.iterdir())
+    assert not (tmp_path / "combined").exists()
+
+
+def test_report_refuses_a_missing_path(tmp_path):
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"{tmp_path / 'nope'}: not a run directory (no such directory)"
+
+
+def test_analyze_two_runs_writes_the_combined_tables(run_dir, tmp_path):
+    for name in ("a", "b"):
+        shutil.copytree(run_dir, tmp_path / "runs" / name)
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "runs" / "a"),
+                                       str(tmp_path / "runs" / "b"), "--horizon-s", "600"])
+    assert result.exit_code == 0, result.output
+    combined = tmp_path / "runs" / "combined"
+    assert f"wrote the combined tables to {combined}" in result.output
+    assert result.output.startswith(f"{tmp_path / 'runs' / 'a'}: whale_hunt seed 1: ")
+    runs = pd.read_csv(combined / "runs.csv")
+    assert list(runs["run_dir"]) == [str(tmp_path / "runs" / n) for n in ("a", "b")]
+    for name in ("magnet_lift", "outcome_shares", "signals", "claims", "logit",
+                 "accuracy_summary", "runs"):
+        assert (combined / f"{name}.parquet").is_file() and (combined / f"{name}.csv").is_file()
+    assert (combined / "figures" / "outcomes.png").is_file()
+
+
+def test_two_runs_of_one_scenario_resample_runs(run_dir, tmp_path):
+    for name in ("a", "b"):
+        shutil.copytree(run_dir, tmp_path / name)
+    combined = analyze_runs([tmp_path / "a", tmp_path / "b"], SMALL, out_dir=tmp_path / "c")
+    lift = combined["magnet_lift"]
+    assert set(lift["resampled"]) == {"runs"} and set(lift["n_units"]) == {2}
+    # The same run twice: every replicate pools two copies of it, so the interval of a
+    # bucket with clusters collapses onto the lift itself.
+    some = lift[lift["n_cluster"] > 0]
+    assert len(some) > 0
+    np.testing.assert_allclose(some["lift_lo"], some["lift"])
+    np.testing.assert_allclose(some["lift_hi"], some["lift"])
+
+
+def test_run_with_report_writes_the_report_into_the_run(tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "whale_hunt", "--seed", "2", "--out", str(out), "--report",
+            "--set", "duration_s=900", "--set", "agents.retail.count=500"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out / 'report.html'} and {out / 'report.md'}" in result.output
+    assert (out / "analysis" / "summary.json").is_file()
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "data:image/png;base64," in page
