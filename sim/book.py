@@ -386,7 +386,7 @@ def validate_order(owner, account, side, kind, qty, price, trigger):
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_submit(orders, levels, meta, owner, fills, stops, account, side, kind, qty, price,
                 trigger, reduce_only, flags):
     """Enter an order; return (status, order_id, filled_lots).
@@ -452,7 +452,7 @@ def book_submit(orders, levels, meta, owner, fills, stops, account, side, kind, 
     return OK, oid, filled
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_cancel(orders, levels, meta, owner, order_id):
     """Cancel a resting order or a waiting stop; return a status code."""
     slot = order_slot(orders, order_id)

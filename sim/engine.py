@@ -140,7 +140,7 @@ def _reference_price(meta, side, kind, price):
     return 0 if best == NO_PRICE else best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f, ex_i,
                     account, side, kind, qty, price, trigger, reduce_only):
     """Enter an order for a margin account; return (status, order_id, filled_lots, first, end).
@@ -185,7 +185,7 @@ def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
     return status, oid, filled, start, meta[M_N_FILLS]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def exchange_cancel(orders, levels, meta, owner, account, order_id):
     """Cancel ``order_id`` if it is live and belongs to ``account``; return a status."""
     slot = order_slot(orders, order_id)
