@@ -111,7 +111,8 @@ class RetailParams(_Params):
     rule_mix: dict[Literal["momentum", "breakout", "contrarian", "round_number"], float] = (
         Field(default_factory=lambda: {"momentum": 0.35, "breakout": 0.2, "contrarian": 0.25,
                                        "round_number": 0.2}))
-    long_bias: float = Field(0.5, ge=0, le=1, description="P(long) when a rule is undecided")
+    long_bias: float = Field(
+        0.5, ge=0, le=1, description="the crowd's lean: longs to shorts b : 1 - b (0.5 neutral)")
     lookback_s: float = Field(300.0, gt=0, description="window for momentum and swings")
     round_number_usd: float = Field(1_000.0, gt=0, description="grid of round numbers")
     stop_loss_prob: float = Field(0.6, ge=0, le=1, description="share who place a stop")

@@ -83,32 +83,38 @@ def entry_side(rule: int, window_ticks: np.ndarray, round_ticks: int, near_ticks
     every earlier sample and sells one below every earlier sample. Round number buys within
     ``near_ticks`` above a multiple of ``round_ticks`` (support) and sells within ``near_ticks``
     below one (resistance), the closer level winning.
+
+    ``long_bias`` is also the crowd's lean: a signal against it is followed only with
+    probability ``(1 - b) / b`` (shorts when ``b > 0.5``) or ``b / (1 - b)`` (longs when
+    ``b < 0.5``), so symmetric signals give longs and shorts in the ratio ``b : 1 - b``.
     """
     now = int(window_ticks[-1])
-    tie = BUY if u_tie < long_bias else SELL
     if rule == MOMENTUM or rule == CONTRARIAN:
         move = now - int(window_ticks[0])
         if move == 0:
-            return tie
+            return BUY if u_tie < long_bias else SELL
         follow = BUY if move > 0 else SELL
-        return follow if rule == MOMENTUM else -follow
-    if rule == BREAKOUT:
+        side = follow if rule == MOMENTUM else -follow
+    elif rule == BREAKOUT:
         if len(window_ticks) < 2:
             return 0
         earlier = window_ticks[:-1]
-        if now > int(earlier.max()):
-            return BUY
-        if now < int(earlier.min()):
-            return SELL
+        side = BUY if now > int(earlier.max()) else SELL if now < int(earlier.min()) else 0
+    else:
+        below = (now // round_ticks) * round_ticks
+        above_gap = below + round_ticks - now
+        below_gap = now - below
+        if below_gap <= near_ticks and below_gap <= above_gap:
+            side = BUY
+        elif above_gap <= near_ticks:
+            side = SELL
+        else:
+            side = 0
+    if side == SELL and long_bias > 0.5 and u_tie >= (1.0 - long_bias) / long_bias:
         return 0
-    below = (now // round_ticks) * round_ticks
-    above_gap = below + round_ticks - now
-    below_gap = now - below
-    if below_gap <= near_ticks and below_gap <= above_gap:
-        return BUY
-    if above_gap <= near_ticks:
-        return SELL
-    return 0
+    if side == BUY and long_bias < 0.5 and u_tie >= long_bias / (1.0 - long_bias):
+        return 0
+    return side
 
 
 def naive_stop_ticks(side: int, entry_ticks: int, swing_low_ticks: int, swing_high_ticks: int,

@@ -132,6 +132,20 @@ def test_entry_rules(rule, window, u_tie, side):
     assert entry_side(rule, np.array(window), 10_000, 2_000, u_tie, 0.5) == side
 
 
+@pytest.mark.parametrize(("window", "u", "bias", "side"), [
+    # long_bias 0.8: a short signal is kept with probability (1 - 0.8) / 0.8 = 0.25.
+    ([100, 90], 0.2, 0.8, SELL),
+    ([100, 90], 0.3, 0.8, 0),
+    ([100, 110], 0.99, 0.8, BUY),  # a long signal is always kept
+    # long_bias 0.2: a long signal is kept with probability 0.2 / 0.8 = 0.25.
+    ([100, 110], 0.3, 0.2, 0),
+    ([100, 110], 0.2, 0.2, BUY),
+    ([100, 90], 0.99, 0.2, SELL),
+])
+def test_long_bias_thins_the_signals_against_the_crowds_lean(window, u, bias, side):
+    assert entry_side(MOMENTUM, np.array(window), 10_000, 2_000, u, bias) == side
+
+
 def test_price_history_keeps_the_lookback_window_oldest_first():
     history = PriceHistory(window_s=3.0, interval_s=1.0)  # 4 samples
     for t, p in enumerate([10, 11, 12, 13, 14, 15]):
