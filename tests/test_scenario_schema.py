@@ -67,7 +67,7 @@ def test_bundled_scenarios_have_the_populations_the_issue_asks_for():
     assert crowded.agents.whale.count == 0
 
     hunt = load_scenario("whale_hunt")
-    assert hunt.agents.whale.count == 1 and hunt.duration_s == 6 * 3600
+    assert hunt.agents.whale.count == 1 and hunt.duration_s == 12 * 3600
     assert hunt.agents.retail.long_bias > 0.5  # a long cluster to hunt
 
     squeeze = load_scenario("short_squeeze")
