@@ -47,7 +47,12 @@ class Market:
     @property
     def n_steps(self) -> int:
         """Steps the scenario's duration takes."""
-        return int(math.ceil(self.scenario.duration_s / self.scenario.step_s - 1e-9))
+        return n_steps(self.scenario)
+
+
+def n_steps(scenario: Scenario) -> int:
+    """Return the number of steps ``scenario`` runs: its duration over its step, rounded up."""
+    return int(math.ceil(scenario.duration_s / scenario.step_s - 1e-9))
 
 
 def build_market(scenario: Scenario) -> Market:
@@ -94,9 +99,8 @@ def build_market(scenario: Scenario) -> Market:
     series_every = max(1, round(out.series_interval_s / sc.step_s))
     heatmap_every = max(1, round(out.heatmap_interval_s / sc.step_s))
     edges = price_edges(ix.initial_price, out.heatmap_range_pct, out.heatmap_bin_usd)
-    market = Market(sc, model, None, agents)  # type: ignore[arg-type]
-    market.recorder = Recorder(model, series_every, heatmap_every, edges, market.n_steps)
-    return market
+    recorder = Recorder(model, series_every, heatmap_every, edges, n_steps(sc))
+    return Market(sc, model, recorder, agents)
 
 
 def _public_heatmap_reader(model: MarketModel, params: WhaleParams) -> Callable:
