@@ -249,15 +249,19 @@ class MarketMaker(Trader):
     def act(self) -> None:
         """Update realized volatility; requote when the cadence says so."""
         self.vol.update(self.anchor_price())
-        mid = self.exchange.mid_price
-        if mid is not None:
-            bid, ask = self.exchange.book.best_bid(), self.exchange.book.best_ask()
-            if (ask - bid) > MAX_MID_SPREAD_BPS * BPS * (ask + bid) * 0.5:
-                mid = None
         if self.paused or self.model.t + _EPS < self._next_requote_t:
             return
         self._next_requote_t = self.model.t + self.params.requote_s
-        self.requote(mid)
+        self.requote(self.usable_mid())
+
+    def usable_mid(self) -> float | None:
+        """Return the book's mid (USD), or None when a side is empty or the spread is wider
+        than ``MAX_MID_SPREAD_BPS``."""
+        book = self.exchange.book
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None or (ask - bid) > MAX_MID_SPREAD_BPS * BPS * 0.5 * (ask + bid):
+            return None
+        return 0.5 * (bid + ask) * self._tick
 
     def requote(self, mid: float | None) -> None:
         """Bring the resting quotes to the wanted ladder, sending only the differences."""

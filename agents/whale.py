@@ -215,17 +215,26 @@ def bin_width_usd(price: float, tick_size: float) -> float:
     return max(1, round(price * BIN_FRACTION / tick_size)) * tick_size
 
 
-def true_heatmap_reader(range_pct: float) -> HeatmapReader:
-    """Return a reader of the true heatmap on a grid of +/- ``range_pct`` around the mark."""
+def mark_grid_reader(range_pct: float,
+                     binned: Callable[[MarketModel, np.ndarray], tuple[np.ndarray, np.ndarray]]
+                     ) -> HeatmapReader:
+    """Return a reader of a map on a grid of +/- ``range_pct`` around the mark.
+
+    ``binned(model, edges)`` returns the map's (long_usd, short_usd) on ``edges``.
+    """
 
     def read(model: MarketModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        exchange = model.perp
-        mark = exchange.mark_price
-        edges = price_edges(mark, range_pct, bin_width_usd(mark, exchange.config.tick_size))
-        long_usd, short_usd = true_heatmap(exchange, edges)
+        mark = model.perp.mark_price
+        edges = price_edges(mark, range_pct, bin_width_usd(mark, model.perp.config.tick_size))
+        long_usd, short_usd = binned(model, edges)
         return edges, long_usd, short_usd
 
     return read
+
+
+def true_heatmap_reader(range_pct: float) -> HeatmapReader:
+    """Return a reader of the true heatmap on a grid of +/- ``range_pct`` around the mark."""
+    return mark_grid_reader(range_pct, lambda model, edges: true_heatmap(model.perp, edges))
 
 
 def resting_stop_notional(exchange, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from agents.flow import NoiseTraders, ValueTraders
 from agents.market_maker import MarketMaker
 from agents.params import WhaleParams
 from agents.retail import RetailCrowd
-from agents.whale import Whale, bin_width_usd
+from agents.whale import Whale, mark_grid_reader
 from scenarios.schema import Scenario, load_scenario
 from sim.exchange import ExchangeConfig
 from sim.heatmap import price_edges
@@ -103,46 +104,30 @@ def build_market(scenario: Scenario) -> Market:
     return Market(sc, model, recorder, agents)
 
 
-def _public_heatmap_reader(model: MarketModel, params: WhaleParams) -> Callable:
+def _public_heatmap_reader(model: MarketModel, params: WhaleParams) -> Callable | None:
     """Return a whale's reader of the public estimate, kept current by a model observer."""
     if params.count == 0:
         return None
     observer = PublicHeatmapObserver(60.0)
     model.observers.append(observer)
-
-    def read(model: MarketModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mark = model.perp.mark_price
-        edges = price_edges(mark, params.max_distance_pct,
-                            bin_width_usd(mark, model.perp.config.tick_size))
-        long_usd, short_usd = observer.map(edges)
-        return edges, long_usd, short_usd
-
-    return read
+    return mark_grid_reader(params.max_distance_pct, lambda _, edges: observer.map(edges))
 
 
 def _schedule_events(model: MarketModel, sc: Scenario, agents: dict[str, list]) -> None:
     for event in sc.events:
         if event.kind == "index_jump":
             model.schedule(event.at_s, f"index_jump {event.log_return:+g}",
-                           _jump(model, event.log_return))
+                           partial(model.fundamental.shock, event.log_return))
         elif event.kind == "whale_active":
             for whale in agents.get("whale", []):
-                model.schedule(event.from_s, "whale_active on", _call(whale.set_active, True))
-                model.schedule(event.to_s, "whale_active off", _call(whale.set_active, False))
+                model.schedule(event.from_s, "whale_active on", partial(whale.set_active, True))
+                model.schedule(event.to_s, "whale_active off", partial(whale.set_active, False))
         elif event.kind == "maker_withdrawal":
             makers = agents.get("market_maker", [])
             chosen = makers[: math.ceil(event.fraction * len(makers))]
             for maker in chosen:
                 model.schedule(event.from_s, "maker_withdrawal start", maker.pause)
                 model.schedule(event.to_s, "maker_withdrawal end", maker.resume)
-
-
-def _jump(model: MarketModel, log_return: float) -> Callable[[], None]:
-    return lambda: model.fundamental.shock(log_return) and None
-
-
-def _call(method: Callable, *args: object) -> Callable[[], None]:
-    return lambda: method(*args)
 
 
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),

@@ -90,9 +90,10 @@ class Recorder:
         ex = model.perp
         tick = ex.config.tick_size
         bid, ask = ex.book.best_bid(), ex.book.best_ask()
+        both = bid is not None and ask is not None
         oi = ex.open_interest * ex.config.lot_size
         self.series[self.n_rows] = (
-            model.t, _or_nan(ex.last_price), _or_nan(ex.mid_price),
+            model.t, _or_nan(ex.last_price), 0.5 * (bid + ask) * tick if both else np.nan,
             bid * tick if bid is not None else np.nan, ask * tick if ask is not None else np.nan,
             ex.mark_price, ex.index_price, ex.funding_rate, ex.premium, oi, oi * ex.mark_price,
             self._volume, self._liq_long, self._liq_short, ex.insurance_fund,
