@@ -65,6 +65,7 @@ from sim.book import (
     stop_release,
     validate_order,
 )
+from sim.borrow import borrow
 from sim.codes import (
     BUY,
     FLAG_STOP,
@@ -153,6 +154,9 @@ def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
     position (a stop's at the time it fires). Other orders pass the initial-margin check and
     the leverage-tier position limit; stops are checked when they fire.
     """
+    orders, levels, meta, owner = borrow(orders), borrow(levels), borrow(meta), borrow(owner)
+    fills, stops = borrow(fills), borrow(stops)
+    acct_f, acct_i, ex_f, ex_i = borrow(acct_f), borrow(acct_i), borrow(ex_f), borrow(ex_i)
     if account < 0 or account >= ex_i[XI_N_ACCOUNTS]:
         return REJECT_UNKNOWN_ACCOUNT, 0, 0, 0, 0
     status = validate_order(owner, account, side, kind, qty, price, trigger)
@@ -188,6 +192,7 @@ def exchange_submit(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
 @njit(cache=True, inline="always")
 def exchange_cancel(orders, levels, meta, owner, account, order_id):
     """Cancel ``order_id`` if it is live and belongs to ``account``; return a status."""
+    orders, levels, meta, owner = borrow(orders), borrow(levels), borrow(meta), borrow(owner)
     slot = order_slot(orders, order_id)
     if slot == NIL or orders[slot, O_ACCOUNT] != account:
         return REJECT_UNKNOWN_ORDER
@@ -297,6 +302,10 @@ def settle_triggers(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
     The caller sets ``ex_i[XI_PASSES] = 0`` and ``ex_i[XI_PASS_OPEN] = 0`` once per step; after a
     ``NEED_*`` return it grows the array and calls again to resume.
     """
+    orders, levels, meta, owner = borrow(orders), borrow(levels), borrow(meta), borrow(owner)
+    fills, stops = borrow(fills), borrow(stops)
+    acct_f, acct_i, ex_f, ex_i = borrow(acct_f), borrow(acct_i), borrow(ex_f), borrow(ex_i)
+    lkeys, lvals, tiers, liqs = borrow(lkeys), borrow(lvals), borrow(tiers), borrow(liqs)
     tick = ex_f[X_TICK_SIZE]
     while True:
         status = _room_status(meta, fills, ex_i, lkeys, liqs)
@@ -357,6 +366,10 @@ def run_messages(orders, levels, meta, owner, fills, stops, acct_f, acct_i, ex_f
     ``NEED_*`` status at the first message that needs more room. The fill log is cleared after
     every message: only the accounts keep its effect.
     """
+    orders, levels, meta, owner = borrow(orders), borrow(levels), borrow(meta), borrow(owner)
+    fills, stops = borrow(fills), borrow(stops)
+    acct_f, acct_i, ex_f, ex_i = borrow(acct_f), borrow(acct_i), borrow(ex_f), borrow(ex_i)
+    messages, order_ids, statuses = borrow(messages), borrow(order_ids), borrow(statuses)
     n = messages.shape[0]
     for i in range(start, n):
         op = messages[i, MSG_OP]
