@@ -10,6 +10,9 @@
 
 Kernels that may run out of room return a ``NEED_*`` status with the state consistent, so the
 caller grows the array and calls again; ``settle_triggers`` resumes where it stopped.
+
+The kernels that Python calls borrow their arrays on entry (``sim.borrow``), so that the
+helpers inlined into them do not reference-count the arrays they touch.
 """
 
 from __future__ import annotations
