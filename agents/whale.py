@@ -23,7 +23,7 @@ The state machine, one phase at a time:
 - ``harvest``: close the position into the cascade: a ladder of passive bids from the touch
   down (``HARVEST_LEVELS`` levels ``HARVEST_SPACING_BPS`` apart), and a market buy as large as
   the liquidated size it saw in the previous step; whatever is left at ``harvest_s`` is closed
-  at market (reduce-only).
+  at market (reduce-only) in clips of ``push_clip_notional``, one per ``push_interval_s``.
 - ``cooldown``: wait ``cooldown_s``, then ``idle``.
 
 Short clusters above the price are the mirror image (build long, push up, sell into the
@@ -514,10 +514,7 @@ class Whale(Trader):
         close = -1 if pos > 0 else 1
         seen = self._hunt.get("_liq_lots_last", 0)
         if self.model.t >= self.phase_since + self.params.harvest_s:
-            self._cancel_all()
-            self.exchange.submit(self.account, close, MARKET, abs(pos), reduce_only=True)
-            if self._position() == 0:
-                self._finish_hunt("harvest time up, closed at market")
+            self._unwind(close, abs(pos))
             return
         if seen > 0:
             # Forced flow arrived last step: take the other side of it at the new prices.
@@ -529,6 +526,22 @@ class Whale(Trader):
                 self._finish_hunt("position closed into the forced flow")
                 return
         self._refresh_ladder(close, abs(pos))
+
+    def _unwind(self, side: int, lots: int) -> None:
+        """Harvest time is up: close at market, one push clip per push interval.
+
+        One market order for the whole position would walk the book by itself and print a
+        wick against the whale; clips let the makers refill in between.
+        """
+        if self.model.t < self._next_push_t:
+            return
+        self._next_push_t = self.model.t + self.params.push_interval_s
+        self._cancel_all()
+        clip = min(lots, self._push_lots(side, self.params.push_clip_notional))
+        if clip > 0:
+            self.exchange.submit(self.account, side, MARKET, clip, reduce_only=True)
+        if self._position() == 0:
+            self._finish_hunt("harvest time up, unwound at market in clips")
 
     def _refresh_ladder(self, side: int, lots: int) -> None:
         """Keep ``HARVEST_LEVELS`` passive closing orders for ``lots`` from the touch away."""

@@ -409,3 +409,33 @@ def test_a_reader_with_mismatched_arrays_is_reported():
           heatmap_reader=lambda m: (np.arange(5.0), np.zeros(3), np.zeros(4)))
     with pytest.raises(ValueError, match="edges of length n \\+ 1"):
         model.step()
+
+
+def test_unwinds_in_clips_when_harvest_time_is_up():
+    # harvest_s = 1: one step after the build is switched off, the harvest's time is up, so
+    # the short is bought back at market, one push clip (100 k USD: 1,000 lots at ~100,000)
+    # every push interval (2 s), never in one order for the whole position.
+    model, whale, _ = scripted_market(BUY, harvest_s=1.0)
+    model.run_until(60.0)
+    whale.set_active(False)
+    while whale.phase != "harvest":
+        model.step()
+    short_lots = -model.perp.account(whale.account).position_lots
+    assert short_lots > 2 * 1_000  # more than two clips to buy back
+    taken, bought = [], 0  # (t, lots taken at market); all lots bought
+    while whale.phase == "harvest":
+        model.step()
+        fills = model.fills
+        as_taker = fills[fills["taker_account"] == whale.account]
+        as_maker = fills[fills["maker_account"] == whale.account]
+        if len(as_taker):
+            taken.append((model.t, int(as_taker["qty"].sum())))
+        bought += int(as_taker["qty"].sum() + as_maker["qty"].sum())
+    assert model.perp.account(whale.account).position_lots == 0
+    assert bought == short_lots
+    assert max(lots for _, lots in taken) <= 1_000
+    assert len(taken) >= (short_lots - 1_000) / 1_000
+    assert all(b[0] - a[0] >= 2.0 for a, b in zip(taken, taken[1:], strict=False))
+    assert phases(model)[-1] == "harvest -> cooldown"
+    assert whale.hunts[0]["push_outcome"] == "deactivated while building"
+    assert "unwound at market in clips" in [d for _, _, k, d in model.events if k == "phase"][-1]
