@@ -19,6 +19,9 @@ and its spread widens with volatility. Here, in relative terms,
   side, ``level_spacing_bps`` apart. Quotes are pulled while realized vol exceeds
   ``pull_vol_bps`` or while paused; at ``|inventory| >= max_inventory_notional`` only the side
   that reduces the inventory is quoted.
+- a resting order more than ``take_edge_bps`` through the fair price (a bid above it, an ask
+  below it) is taken with an IOC at each requote, within the inventory limit
+  (``take_stale_quotes``): the one case where a maker pays the taker fee.
 
 Message economy. Levels sit on a fixed price grid whose step is the level spacing (anchored at
 tick 0): the inner bid is the grid price nearest ``r * (1 - h)``, the inner ask the grid price
@@ -45,7 +48,7 @@ from agents.base import Trader
 from agents.params import MarketMakerParams
 from sim.accounts import I_POSITION
 from sim.book import O_ID, O_QTY, SLOT_MASK, W_BUY_LOTS, W_SELL_LOTS
-from sim.codes import BUY, POST_ONLY, SELL, Status
+from sim.codes import BUY, IOC, POST_ONLY, SELL, Status
 from sim.model import STAGE_MAKER, STAGE_SPOT, MarketModel
 
 BPS = 1e-4
@@ -273,6 +276,7 @@ class MarketMaker(Trader):
             return
         self.pulled = False
         fair = self.fair_price(mid)
+        self.take_stale_quotes(fair)
         if self._within_band(fair, vol):
             return  # the ladder cannot have changed and no quote was touched beyond tolerance
         grid = self._grid_step(fair)
@@ -310,6 +314,37 @@ class MarketMaker(Trader):
             if room > 0:
                 self._band = (fair, room / slope * (1.0 - 1e-9),
                               self.exchange.acct_i.item(self.account, I_POSITION))
+
+    def take_stale_quotes(self, fair: float) -> None:
+        """Hit a best bid above ``fair * (1 + take_edge)``, or lift a best ask below
+        ``fair * (1 - take_edge)``, with an IOC limited to that price.
+
+        A resting order that far through the fair price is free edge (a whale's closing bids
+        left behind by a falling index, say); left alone, it pins the last price away from
+        the index, because post-only quotes may not trade with it. The IOC is as large as one
+        side of the ladder (``levels * level_notional``) and stays within the inventory limit.
+        """
+        p = self.params
+        if p.take_edge_bps <= 0:
+            return
+        book = self.exchange.book
+        edge = p.take_edge_bps * BPS
+        for side, touch in ((SELL, book.best_bid()), (BUY, book.best_ask())):
+            if touch is None:
+                continue
+            limit = fair * (1.0 - side * edge)  # sell no lower / buy no higher than this
+            if (touch * self._tick - limit) * -side <= 0:
+                continue
+            room = p.max_inventory_notional - side * self.inventory_notional(fair)
+            lots = int(min(room, p.levels * p.level_notional) / (fair * self._lot))
+            if lots <= 0:
+                continue
+            limit_ticks = (math.ceil(limit / self._tick - _EPS) if side == SELL
+                           else math.floor(limit / self._tick + _EPS))
+            if self.exchange.submit(self.account, side, IOC, lots, limit_ticks).status \
+                    is Status.OK:
+                self.messages_sent += 1
+            self._band = None
 
     def _within_band(self, fair: float, vol: float) -> bool:
         """Return True if the last ladder still holds: a shortcut of the full requote.

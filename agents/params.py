@@ -53,6 +53,9 @@ class MarketMakerParams(_Params):
     pull_vol_bps: float = Field(
         30.0, gt=0, description="per-second realized vol above which quotes are pulled")
     requote_s: float = Field(1.0, gt=0, description="requote cadence")
+    take_edge_bps: float = Field(
+        20.0, ge=0, description="a resting order this far through the fair price is taken "
+        "with an IOC (0: never take)")
 
 
 class ArbitrageurParams(_Params):

@@ -271,3 +271,40 @@ def test_the_band_shortcut_changes_nothing_but_speed(monkeypatch):
     without_band = run()
     assert with_band[1] > 20 and len(with_band[0]) > 0
     assert with_band == without_band
+
+
+# ---------------------------------------------------------------- stale quotes
+
+
+@pytest.mark.parametrize("side", [BUY, SELL])
+def test_a_quote_far_through_the_fair_price_is_taken_within_the_inventory_limit(side):
+    # Fair 100,000, take edge 20 bp. Another account rests 500 lots 30 bp through the fair
+    # price (a bid at 100,300 or an ask at 99,700) and 500 lots 10 bp through (100,100 or
+    # 99,900), inside the edge. The maker sends an IOC limited to 100,000 x (1 +- 0.002) =
+    # 100,200 / 99,800 USD, sized by its inventory room: 20,000 USD / (100,000 x 0.001) = 200
+    # lots. So it takes 200 lots of the far quote, none of the near one, and no more once
+    # its inventory (200 lots = 20,000 USD at the fair price) is at the limit.
+    model = quiet_model()
+    other = int(Idle(model).open_accounts(1, 1e9, 10)[0])
+    maker = MarketMaker(model, maker_params(take_edge_bps=20.0, max_inventory_notional=20_000.0))
+    far, near = 1_000_000 + 3_000 * side, 1_000_000 + 1_000 * side
+    model.perp.submit(other, side, LIMIT, 500, far)
+    model.perp.submit(other, side, LIMIT, 500, near)
+    model.step()
+    fills = model.fills[model.fills["taker_account"] == maker.account]
+    assert fills["price"].tolist() == [far] and fills["qty"].tolist() == [200]
+    assert model.perp.account(maker.account).position_lots == -200 * side
+    model.step()
+    assert model.perp.account(maker.account).position_lots == -200 * side
+    assert model.perp.book.resting_qty(side, far) == 300
+    assert model.perp.book.resting_qty(side, near) == 500
+
+
+def test_a_maker_with_no_take_edge_never_takes():
+    model = quiet_model()
+    other = int(Idle(model).open_accounts(1, 1e9, 10)[0])
+    maker = MarketMaker(model, maker_params(take_edge_bps=0.0))
+    model.perp.submit(other, BUY, LIMIT, 500, 1_003_000)  # 30 bp over the fair price
+    model.step()
+    assert model.perp.account(maker.account).position_lots == 0
+    assert model.perp.book.resting_qty(BUY, 1_003_000) == 500
