@@ -35,9 +35,10 @@ replaced. When the ladder is unchanged and no quote was touched the requote send
 while the fair price stays inside a band where no inner quote can move (computed at each full
 requote), even the ladder arithmetic is skipped.
 
-Quotes are POST_ONLY: a maker must never take liquidity. When its fair is stale against the
-book (someone else's quote is inside it), a crossing LIMIT would trade at the taker fee and
-move the price by itself; a post-only level is skipped instead (and retried next requote).
+Quotes are POST_ONLY: a quote never takes liquidity. When someone else's quote is inside
+the maker's ladder, a crossing LIMIT would trade at the taker fee and move the price by
+itself; a post-only level is skipped instead (and retried next requote). Only a quote more
+than ``take_edge_bps`` through the fair price is taken, on purpose, by ``take_stale_quotes``.
 """
 
 from __future__ import annotations
