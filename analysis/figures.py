@@ -277,12 +277,18 @@ def side_by_side_figure(true_map: Mapping[str, np.ndarray], est_map: Mapping[str
     return fig
 
 
+LIFT_AXIS_FLOOR = 0.05  # the lowest lift the log axis shows
+
+
 def lift_figure(lift: pd.DataFrame, *, group: str = "group", title: str | None = None
                 ) -> Figure:
     """Return the magnet lift by distance bucket, one series per ``group``, with intervals.
 
     ``lift`` holds ``magnet_lift`` rows (``bucket``, ``lift``, ``lift_lo``, ``lift_hi``) and
-    a ``group`` column (one series when absent). The dashed line at 1 is "no magnet".
+    a ``group`` column (one series when absent). The dashed line at 1 is "no magnet". A lift
+    is a ratio, so the axis is logarithmic (a lift of 2 and one of 1/2 sit as far from 1); a
+    lift of 0 (no touch) is left out and interval ends below ``LIFT_AXIS_FLOOR`` are drawn
+    there.
     """
     fig = new_figure((8, 4.5))
     ax = fig.subplots()
@@ -294,11 +300,14 @@ def lift_figure(lift: pd.DataFrame, *, group: str = "group", title: str | None =
         rows = frame[frame[group] == name].set_index("bucket").reindex(buckets)
         x = np.arange(len(buckets)) + (i - (len(names) - 1) / 2) * spread
         y = rows["lift"].to_numpy(np.float64)
-        lo = np.nan_to_num(y - rows["lift_lo"].to_numpy(np.float64), nan=0.0)
+        y = np.where(y > 0, y, np.nan)
+        low_end = np.maximum(rows["lift_lo"].to_numpy(np.float64), LIFT_AXIS_FLOOR)
+        lo = np.nan_to_num(y - low_end, nan=0.0)
         hi = np.nan_to_num(rows["lift_hi"].to_numpy(np.float64) - y, nan=0.0)
         ax.errorbar(x, y, yerr=[np.maximum(lo, 0), np.maximum(hi, 0)], fmt="o", capsize=3,
                     label=str(name))
     ax.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
+    ax.set_yscale("log")
     ax.set_xticks(np.arange(len(buckets)), buckets)
     ax.set_xlabel("distance of the cluster's near edge from the price")
     ax.set_ylabel("magnet lift  P(touch | cluster) / P(touch | random level)")

@@ -157,6 +157,18 @@ def test_lift_figure_draws_each_group_with_its_interval_and_the_line_at_one():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0-0.5%", "0.5-1%"]
 
 
+def test_lift_figure_is_logarithmic_and_floors_intervals_that_reach_zero():
+    # A lift of 8.8 with an interval from 0 (no touch in some resamples) to 160: on a linear
+    # axis every other point would be squashed onto the line at 1.
+    lift = pd.DataFrame({"group": ["crowded", "crowded"], "bucket": ["1-2%", "2-5%"],
+                         "lift": [1.3, 8.8], "lift_lo": [1.1, 0.0], "lift_hi": [1.7, 160.0]})
+    ax = figures.lift_figure(lift).axes[0]
+    assert ax.get_yscale() == "log"
+    segments = ax.containers[0].lines[2][0].get_segments()
+    assert segments[1][:, 1] == pytest.approx([figures.LIFT_AXIS_FLOOR, 160.0])
+    assert segments[0][:, 1] == pytest.approx([1.1, 1.7])
+
+
 def test_outcome_figure_stacks_shares_that_sum_to_one():
     shares = pd.DataFrame({"group": ["a", "a", "b", "b"],
                            "outcome": ["untouched", "swept", "cascade", "swept"],
