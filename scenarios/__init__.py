@@ -5,6 +5,6 @@ and returns its ``RunResult`` (DataFrames of the series, trades, liquidations, f
 accounts and events, and the true heatmap).
 """
 
-from scenarios.run import run
+from scenarios.runner import run
 
 __all__ = ["run"]

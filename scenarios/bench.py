@@ -189,7 +189,7 @@ def numba_compile_times() -> tuple[float, float]:
 
 def end_to_end(scenario: str = "bench_day") -> dict:
     """Run a whole scenario; return its simulated seconds per wall second and its checks."""
-    from scenarios.run import run
+    from scenarios.runner import run
 
     result = run(scenario)
     m = result.manifest

@@ -88,8 +88,8 @@ def run(scenario: str, seed: int | None, out_dir: str | None,
     """
     from pathlib import Path
 
-    from scenarios.run import run as run_scenario
-    from scenarios.run import summarize
+    from scenarios.runner import run as run_scenario
+    from scenarios.runner import summarize
 
     sc = load_scenario_or_exit(scenario, overrides)
     if seed is not None:

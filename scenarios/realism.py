@@ -31,7 +31,7 @@ REALISM_BOUNDS: tuple[tuple[str, str, float, float], ...] = (
 
 def facts_of_run(scenario: str, seed: int, overrides: Sequence[str] = ()) -> dict:
     """Run one scenario and seed; return its stylized facts with the run's identity."""
-    from scenarios.run import run
+    from scenarios.runner import run
 
     result = run(scenario, seed=seed, overrides=overrides)
     facts = stylized_facts(result.series, result.funding, result.heatmap)

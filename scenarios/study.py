@@ -121,7 +121,7 @@ def plan_study(name: str, seeds: int, out_dir: str | Path, overrides: Sequence[s
 def run_job(study: str, case_name: str, seed: int, run_dir: str, overrides: Sequence[str],
             simulate: bool, config: dict) -> dict:
     """Run (when asked) and analyze one job in a worker; return its ``summary.json`` data."""
-    from scenarios.run import run
+    from scenarios.runner import run
 
     started = time.perf_counter()
     if simulate:

@@ -27,7 +27,7 @@ from analysis.analyze import (
 )
 from analysis.report import findings, lift_finding, markdown_table, report_runs
 from scenarios.cli import main
-from scenarios.run import run
+from scenarios.runner import run
 from sim.result import RunResult
 
 SMALL = AnalysisConfig(horizon_s=600.0, reversal_s=300.0, warmup_s=300.0,

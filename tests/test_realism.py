@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from analysis.stylized_facts import autocorrelation, log_returns, stylized_facts
-from scenarios.run import run
+from scenarios.runner import run
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""`liqsim run` and `scenarios.run`: the run directory, its manifest, and same seed, same bytes."""
+"""`liqsim run` and `scenarios.run` (in `scenarios/runner.py`): the run directory, its
+manifest, and same seed, same bytes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenarios.cli import main
-from scenarios.run import largest_cascade, run
+from scenarios.runner import largest_cascade, run
 
 SHORT = ("duration_s=900", "agents.retail.count=500", "agents.whale.active_from_s=120")
 FILES = ("series.parquet", "trades.parquet", "liquidations.parquet", "funding.parquet",
