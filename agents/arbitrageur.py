@@ -21,9 +21,7 @@ premium has reverted. Each look (every ``interval_s``):
 
 from __future__ import annotations
 
-import math
-
-from agents.base import Trader
+from agents.base import Trader, limit_ticks
 from agents.params import ArbitrageurParams
 from sim.accounts import I_POSITION
 from sim.codes import BUY, IOC, SELL, Status
@@ -33,12 +31,6 @@ BPS = 1e-4
 # The spot hedge takes liquidity at most this far from the spot mid (protects against a gap).
 HEDGE_SLIPPAGE_BPS = 50.0
 _EPS = 1e-9
-
-
-def _limit_ticks(price: float, side: int, tick_size: float) -> int:
-    """Return ``price`` in ticks, rounded so that the limit is never more generous."""
-    x = price / tick_size
-    return math.floor(x + _EPS) if side == BUY else math.ceil(x - _EPS)
 
 
 class Arbitrageur(Trader):
@@ -108,7 +100,7 @@ class Arbitrageur(Trader):
         lots = min(int(p.clip_notional / (index * lot) + _EPS), max_lots - side * position)
         if lots <= 0:
             return
-        limit = _limit_ticks(index * (1.0 - side * p.exit_bps * BPS), side, perp.config.tick_size)
+        limit = limit_ticks(index * (1.0 - side * p.exit_bps * BPS), side, perp.config.tick_size)
         self._take(perp, self.perp_account, side, lots, limit, reduce_only=False)
 
     def _close(self, position: int) -> None:
@@ -120,7 +112,7 @@ class Arbitrageur(Trader):
         lots = min(abs(position), int(p.clip_notional / (index * perp.config.lot_size) + _EPS))
         if lots <= 0:
             return
-        limit = _limit_ticks(index * (1.0 + side * p.exit_bps * BPS), side, perp.config.tick_size)
+        limit = limit_ticks(index * (1.0 + side * p.exit_bps * BPS), side, perp.config.tick_size)
         self._take(perp, self.perp_account, side, lots, limit, reduce_only=True)
 
     def _hedge(self) -> None:
@@ -134,7 +126,7 @@ class Arbitrageur(Trader):
             return
         side = BUY if gap > 0 else SELL
         ref = spot.mid_price or spot.last_price or m.index
-        limit = _limit_ticks(ref * (1.0 + side * HEDGE_SLIPPAGE_BPS * BPS), side,
+        limit = limit_ticks(ref * (1.0 + side * HEDGE_SLIPPAGE_BPS * BPS), side,
                              spot.config.tick_size)
         self._take(spot, self.spot_account, side, abs(gap), limit, reduce_only=False)
 

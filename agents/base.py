@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import mesa
 import numpy as np
 
+from sim.codes import BUY
 from sim.model import MarketModel
+
+_EPS = 1e-9  # absorbs float error when a price falls exactly on a tick
+
+
+def limit_ticks(price: float, side: int, tick_size: float) -> int:
+    """Return ``price`` in ticks, rounded so that the limit is never more generous."""
+    x = price / tick_size
+    return math.floor(x + _EPS) if side == BUY else math.ceil(x - _EPS)
 
 
 class Trader(mesa.Agent):

@@ -14,7 +14,7 @@ from collections import deque
 
 import numpy as np
 
-from agents.base import Trader
+from agents.base import Trader, limit_ticks
 from agents.params import NoiseParams, ValueParams
 from sim.accounts import I_POSITION
 from sim.codes import BUY, IOC, LIMIT, MARKET, SELL, Status
@@ -35,12 +35,6 @@ def _venue(model: MarketModel, venue: str) -> Exchange:
     if venue == "spot" and model.spot is not None:
         return model.spot
     raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
-
-
-def _limit_ticks(price: float, side: int, tick_size: float) -> int:
-    """Return ``price`` in ticks, rounded so that the limit is never more generous."""
-    x = price / tick_size
-    return math.floor(x + _EPS) if side == BUY else math.ceil(x - _EPS)
 
 
 def capped_order(side: int, lots: int, position: int, max_lots: int) -> tuple[int, int, bool]:
@@ -190,7 +184,7 @@ class NoiseTraders(_Crowd):
             if is_market:
                 ex.submit(account, side, MARKET, lots, reduce_only=forced_reduce)
                 continue
-            price = _limit_ticks(ref * (1.0 - side * offset), side, self._tick)
+            price = limit_ticks(ref * (1.0 - side * offset), side, self._tick)
             result = ex.submit(account, side, LIMIT, lots, price)
             if result.status is Status.OK and result.filled < lots:
                 self.resting.append((self.model.t, account, result.order_id))
@@ -248,7 +242,7 @@ class ValueTraders(_Crowd):
                                           self._lots(p.max_position_notional, ref))[1:]
             if lots <= 0 or at_limit:
                 continue  # at its limit: the only trade left would go against its view
-            limit = _limit_ticks(estimate * (1.0 - side * threshold), side, self._tick)
+            limit = limit_ticks(estimate * (1.0 - side * threshold), side, self._tick)
             ex.submit(account, side, IOC, lots, limit)
 
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 
-from agents.base import Trader
+from agents.base import Trader, limit_ticks
 from agents.params import MarketMakerParams
 from sim.accounts import I_POSITION
 from sim.book import O_ID, O_QTY, SLOT_MASK, W_BUY_LOTS, W_SELL_LOTS
@@ -340,10 +340,8 @@ class MarketMaker(Trader):
             lots = int(min(room, p.levels * p.level_notional) / (fair * self._lot))
             if lots <= 0:
                 continue
-            limit_ticks = (math.ceil(limit / self._tick - _EPS) if side == SELL
-                           else math.floor(limit / self._tick + _EPS))
-            if self.exchange.submit(self.account, side, IOC, lots, limit_ticks).status \
-                    is Status.OK:
+            price = limit_ticks(limit, side, self._tick)
+            if self.exchange.submit(self.account, side, IOC, lots, price).status is Status.OK:
                 self.messages_sent += 1
             self._band = None
 
