@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from agents.base import Trader, limit_ticks
 from agents.params import ArbitrageurParams
-from sim.accounts import I_POSITION
-from sim.codes import BUY, IOC, SELL, Status
+from sim.exchange.codes import BUY, IOC, SELL, Status
+from sim.exchange.layouts import I_POSITION
 from sim.model import STAGE_ARBITRAGE, MarketModel
 
 BPS = 1e-4

@@ -16,9 +16,9 @@ import numpy as np
 
 from agents.base import Trader, limit_ticks
 from agents.params import NoiseParams, ValueParams
-from sim.accounts import I_POSITION
-from sim.codes import BUY, IOC, LIMIT, MARKET, SELL, Status
 from sim.exchange import Exchange
+from sim.exchange.codes import BUY, IOC, LIMIT, MARKET, SELL, Status
+from sim.exchange.layouts import I_POSITION
 from sim.model import STAGE_NOISE, STAGE_SPOT, STAGE_VALUE, MarketModel
 
 BPS = 1e-4

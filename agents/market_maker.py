@@ -47,9 +47,8 @@ import math
 
 from agents.base import Trader, limit_ticks
 from agents.params import MarketMakerParams
-from sim.accounts import I_POSITION
-from sim.book import O_ID, O_QTY, SLOT_MASK, W_BUY_LOTS, W_SELL_LOTS
-from sim.codes import BUY, IOC, POST_ONLY, SELL, Status
+from sim.exchange.codes import BUY, IOC, POST_ONLY, SELL, Status
+from sim.exchange.layouts import I_POSITION, O_ID, O_QTY, SLOT_MASK, W_BUY_LOTS, W_SELL_LOTS
 from sim.model import STAGE_MAKER, STAGE_SPOT, MarketModel
 
 BPS = 1e-4

@@ -39,8 +39,7 @@ import numpy as np
 
 from agents.base import Trader
 from agents.params import RetailParams
-from sim.accounts import A_ENTRY, A_MAX_NOTIONAL, A_POS_MARGIN, A_WALLET, I_POSITION
-from sim.codes import (
+from sim.exchange.codes import (
     BUY,
     FLAG_STOP,
     LIMIT,
@@ -50,8 +49,9 @@ from sim.codes import (
     TRIGGER_LAST,
     Status,
 )
+from sim.exchange.layouts import A_ENTRY, A_MAX_NOTIONAL, A_POS_MARGIN, A_WALLET, I_POSITION
+from sim.exchange.perp import liquidation_price
 from sim.model import STAGE_RETAIL, MarketModel
-from sim.perp import liquidation_price
 
 # Trader status.
 IDLE = 0  # flat, in the idle pool, may arrive

@@ -52,9 +52,20 @@ import numpy as np
 
 from agents.base import Trader
 from agents.params import WhaleParams
-from sim.accounts import A_ENTRY, A_FEES, A_REALIZED, A_WALLET, I_POSITION
-from sim.book import M_STOP_SIZES, O_ID, O_PRICE, O_QTY, SLOT_MASK, market_value
-from sim.codes import BUY, LIMIT, MARKET, POST_ONLY, SELL, TRIGGER_LAST, Status
+from sim.exchange.book import market_value
+from sim.exchange.codes import BUY, LIMIT, MARKET, POST_ONLY, SELL, TRIGGER_LAST, Status
+from sim.exchange.layouts import (
+    A_ENTRY,
+    A_FEES,
+    A_REALIZED,
+    A_WALLET,
+    I_POSITION,
+    M_STOP_SIZES,
+    O_ID,
+    O_PRICE,
+    O_QTY,
+    SLOT_MASK,
+)
 from sim.heatmap import price_edges, true_heatmap
 from sim.model import STAGE_WHALE, MarketModel
 
@@ -240,7 +251,7 @@ def true_heatmap_reader(range_pct: float) -> HeatmapReader:
 def resting_stop_notional(exchange, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (sell stops, buy stops) notional (USD at the stop price) per bin of ``edges``.
 
-    Reads the book's four stop heaps read-only (``sim.book``: heap ``h`` holds sell stops when
+    Reads the book's four stop heaps read-only (``sim.exchange.book``: heap ``h`` holds sell stops when
     ``h`` is even, buy stops when odd); entries of stops already fired or cancelled no longer
     match their slot's id and are skipped. Cost: one vectorized pass over the resting stops.
     """

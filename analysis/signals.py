@@ -32,7 +32,7 @@ def predicted_funding(series: pd.DataFrame, *, interval_s: float = 8 * 3600.0,
 
     Binance: the premium samples of the interval (which starts at a multiple of
     ``interval_s``) are averaged with weights 1, 2, ..., n, and the rate is
-    ``F = P + clamp(I - P, -clamp, +clamp)`` limited to ``+/- cap`` (as ``sim.perp.funding_rate``).
+    ``F = P + clamp(I - P, -clamp, +clamp)`` limited to ``+/- cap`` (as ``sim.exchange.perp.funding_rate``).
     Use it as the funding column when a run has no settlement yet (``funding_rate`` is then 0).
     """
     t = series["t"].to_numpy(np.float64)

@@ -18,11 +18,15 @@ import time
 import numpy as np
 from numba import njit
 
-from sim import accounts as ac
-from sim.accounts import trade
-from sim.book import M_N_ASKS, M_N_BIDS, M_VOLUME
-from sim.codes import BUY, LIMIT, MARKET, SELL
-from sim.engine import (
+from sim.exchange import Exchange, ExchangeConfig
+from sim.exchange import layouts as lay
+from sim.exchange.accounts import trade
+from sim.exchange.codes import BUY, LIMIT, MARKET, SELL
+from sim.exchange.engine import run_messages
+from sim.exchange.layouts import (
+    M_N_ASKS,
+    M_N_BIDS,
+    M_VOLUME,
     MSG_ACCOUNT,
     MSG_OP,
     MSG_PRICE,
@@ -32,10 +36,8 @@ from sim.engine import (
     OP_CANCEL,
     OP_SUBMIT_LIMIT,
     OP_SUBMIT_MARKET,
-    run_messages,
 )
-from sim.exchange import Exchange, ExchangeConfig
-from sim.warmup import exercise_all_kernels
+from sim.exchange.warmup import exercise_all_kernels
 
 STREAM_SEED = 20_261_123
 STREAM_MESSAGES = 1_000_000
@@ -135,8 +137,8 @@ def run_stream_python(msgs: np.ndarray) -> tuple[Exchange, np.ndarray, float]:
 def _open_pairs(acct_f, acct_i, ex_f, ex_i, entries, leverages):
     """Give account 2k a long and account 2k+1 a short of 10 lots at entries[k]."""
     for k in range(entries.shape[0]):
-        acct_f[2 * k, ac.A_LEVERAGE] = leverages[k]
-        acct_f[2 * k + 1, ac.A_LEVERAGE] = leverages[k]
+        acct_f[2 * k, lay.A_LEVERAGE] = leverages[k]
+        acct_f[2 * k + 1, lay.A_LEVERAGE] = leverages[k]
         trade(acct_f, acct_i, ex_f, ex_i, 2 * k, 10, entries[k], 0.0)
         trade(acct_f, acct_i, ex_f, ex_i, 2 * k + 1, -10, entries[k], 0.0)
 
@@ -167,7 +169,7 @@ def liquidation_check_us(n_positions: int, repeats: int = 20_000) -> float:
 _WARMUP = """
 import time
 t0 = time.perf_counter()
-from sim.warmup import exercise_all_kernels
+from sim.exchange.warmup import exercise_all_kernels
 exercise_all_kernels()
 print(time.perf_counter() - t0)
 """

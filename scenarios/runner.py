@@ -26,9 +26,9 @@ from agents.retail import RetailCrowd
 from agents.whale import Whale, mark_grid_reader
 from scenarios.schema import Scenario, load_scenario
 from sim.exchange import ExchangeConfig
+from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
 from sim.heatmap_estimate import PublicHeatmapObserver
-from sim.index import FundamentalProcess
 from sim.model import MarketModel
 from sim.recorder import Recorder
 from sim.result import RunResult

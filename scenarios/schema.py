@@ -40,9 +40,9 @@ from agents.params import (
     ValueParams,
     WhaleParams,
 )
-from sim.codes import TRIGGER_LAST, TRIGGER_MARK
 from sim.exchange import ExchangeConfig
-from sim.perp import BTCUSDT_TIERS, MarginTier, tier_arrays
+from sim.exchange.codes import TRIGGER_LAST, TRIGGER_MARK
+from sim.exchange.perp import BTCUSDT_TIERS, MarginTier, tier_arrays
 
 __all__ = [
     "AgentsSpec",
@@ -202,7 +202,7 @@ class IndexSpec(_Spec):
     """The index: a spot market (default) or the fundamental path itself (``exogenous``).
 
     The fundamental value is GBM with Poisson jumps and an optional stochastic volatility
-    (``sim.index.FundamentalProcess``).
+    (``sim.fundamental.FundamentalProcess``).
     """
 
     model: Literal["spot", "exogenous"] = "spot"

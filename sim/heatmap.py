@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sim.accounts import A_ENTRY, A_LIQ_PRICE, I_POSITION
+from sim.exchange.layouts import A_ENTRY, A_LIQ_PRICE, I_POSITION
 
 
 def price_edges(center: float, range_pct: float, bin_usd: float) -> np.ndarray:

@@ -14,7 +14,8 @@ at that leverage. For each candle, in order:
 3. when ΔOI > 0 the new notional ``ΔOI × typical`` (USD) is split ``share`` long and
    ``1 − share`` short, ``share = taker_buy_volume / volume`` (0.5 without volume), and each
    side by the leverage mix; the slice of side s and leverage L gets the level
-   :func:`sim.perp.liquidation_price` ``(s, Q, typical, Q·typical/L, tiers)`` with ``Q`` the
+   :func:`~sim.exchange.perp.liquidation_price`
+   ``(s, Q, typical, Q·typical/L, tiers)`` with ``Q`` the
    slice's size (``notional / typical``) — or, with ``naive=True``, ``typical·(1 − s/L)``.
 
 Only candles are read, so the estimator runs on real exchange exports as well. Required
@@ -35,7 +36,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.perp import BTCUSDT_TIERS, MarginTier, liquidation_prices_nb, tier_arrays
+from sim.exchange.perp import BTCUSDT_TIERS, MarginTier, liquidation_prices_nb, tier_arrays
 from sim.public_data import CandleFeed
 
 __all__ = ["DEFAULT_LEVERAGE_MIX", "REQUIRED_COLUMNS", "HeatmapEstimator",

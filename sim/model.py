@@ -24,7 +24,7 @@ import mesa
 import numpy as np
 
 from sim.exchange import Exchange, ExchangeConfig
-from sim.index import FundamentalProcess
+from sim.fundamental import FundamentalProcess
 
 # Activation order within a step; agents of one stage act in the order they were created.
 STAGE_SPOT = 0  # acts on the spot book before the index is read

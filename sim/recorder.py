@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim import accounts as ac
-from sim.codes import FLAG_LIQUIDATION, SELL
+from sim.exchange import layouts as lay
+from sim.exchange.codes import FLAG_LIQUIDATION, SELL
+from sim.exchange.layouts import LIQUIDATION_DTYPE
 from sim.heatmap import true_heatmap
-from sim.liquidation import LIQUIDATION_DTYPE
 from sim.model import NO_OWNER, MarketModel
 from sim.result import RunResult
 
@@ -205,8 +205,8 @@ def _account_table(model: MarketModel, kinds: np.ndarray) -> pd.DataFrame:
     n = ex.n_accounts
     f, i = ex.acct_f[:n], ex.acct_i[:n]
     return pd.DataFrame({
-        "account": np.arange(n), "agent_type": kinds, "wallet": f[:, ac.A_WALLET],
-        "position": i[:, ac.I_POSITION] * ex.config.lot_size, "entry_price": f[:, ac.A_ENTRY],
-        "realized_pnl": f[:, ac.A_REALIZED], "fees": f[:, ac.A_FEES],
-        "funding": f[:, ac.A_FUNDING], "n_liquidations": i[:, ac.I_N_LIQUIDATIONS],
+        "account": np.arange(n), "agent_type": kinds, "wallet": f[:, lay.A_WALLET],
+        "position": i[:, lay.I_POSITION] * ex.config.lot_size, "entry_price": f[:, lay.A_ENTRY],
+        "realized_pnl": f[:, lay.A_REALIZED], "fees": f[:, lay.A_FEES],
+        "funding": f[:, lay.A_FUNDING], "n_liquidations": i[:, lay.I_N_LIQUIDATIONS],
     })

@@ -10,18 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.book import (
-    L_HEAD,
-    L_QTY,
-    M_BASE_TICK,
-    NIL,
-    O_ACCOUNT,
-    O_ID,
-    O_NEXT,
-    O_QTY,
-    OrderBook,
-)
-from sim.codes import BUY, LIMIT, SELL, Status
+from sim.exchange.book import OrderBook
+from sim.exchange.codes import BUY, LIMIT, SELL, Status
+from sim.exchange.layouts import L_HEAD, L_QTY, M_BASE_TICK, NIL, O_ACCOUNT, O_ID, O_NEXT, O_QTY
 
 # Small defaults keep each book cheap; the ladder 1..256 holds every price the unit tests use.
 BOOK_DEFAULTS = dict(center_tick=100, n_levels=256, order_capacity=64, fill_capacity=64,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.codes import LIMIT, MARKET, SELL, Status
 from sim.exchange import Exchange, ExchangeConfig
+from sim.exchange.codes import LIMIT, MARKET, SELL, Status
 
 TICK = 0.1
 LOT = 0.001

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim.accounts import X_FEES_COLLECTED
-from sim.codes import BUY, CROSS_MARGIN, LIMIT, MARKET, SELL, Status
+from sim.exchange.codes import BUY, CROSS_MARGIN, LIMIT, MARKET, SELL, Status
+from sim.exchange.layouts import X_FEES_COLLECTED
 from tests.exchange_builders import make_exchange, open_account, rest, ticks, trade_at
 
 MAKER = 0.0002

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from agents.arbitrageur import Arbitrageur
 from agents.params import ArbitrageurParams
-from sim.accounts import I_POSITION
-from sim.codes import BUY, LIMIT, SELL
 from sim.exchange import ExchangeConfig
-from sim.index import FundamentalProcess
+from sim.exchange.codes import BUY, LIMIT, SELL
+from sim.exchange.layouts import I_POSITION
+from sim.fundamental import FundamentalProcess
 from sim.model import STAGE_ARBITRAGE, MarketModel
 
 CLIP_LOTS = 500  # 50,000 USD clips at 100,000 USD and 0.001 BTC lots

@@ -14,10 +14,10 @@ from agents.flow import (
 )
 from agents.market_maker import MarketMaker
 from agents.params import MarketMakerParams, NoiseParams, ValueParams
-from sim.accounts import I_POSITION
-from sim.codes import BUY, LIMIT, SELL
 from sim.exchange import ExchangeConfig
-from sim.index import FundamentalProcess
+from sim.exchange.codes import BUY, LIMIT, SELL
+from sim.exchange.layouts import I_POSITION
+from sim.fundamental import FundamentalProcess
 from sim.model import STAGE_NOISE, STAGE_SPOT, STAGE_VALUE, MarketModel
 
 

@@ -20,9 +20,9 @@ from agents.market_maker import (
     reservation_price,
 )
 from agents.params import MarketMakerParams, NoiseParams, ValueParams
-from sim.codes import BUY, LIMIT, MARKET, SELL
 from sim.exchange import ExchangeConfig
-from sim.index import FundamentalProcess
+from sim.exchange.codes import BUY, LIMIT, MARKET, SELL
+from sim.fundamental import FundamentalProcess
 from sim.model import STAGE_MAKER, STAGE_SPOT, MarketModel
 
 BP = 1e-4

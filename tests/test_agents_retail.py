@@ -27,11 +27,11 @@ from agents.retail import (
     naive_stop_ticks,
     take_profit_ticks,
 )
-from sim.accounts import A_ENTRY, A_LEVERAGE, A_LIQ_PRICE, A_WALLET, I_POSITION
-from sim.book import O_PRICE, order_slot
-from sim.codes import BUY, LIMIT, SELL, Status
 from sim.exchange import ExchangeConfig
-from sim.index import FundamentalProcess
+from sim.exchange.book import order_slot
+from sim.exchange.codes import BUY, LIMIT, SELL, Status
+from sim.exchange.layouts import A_ENTRY, A_LEVERAGE, A_LIQ_PRICE, A_WALLET, I_POSITION, O_PRICE
+from sim.fundamental import FundamentalProcess
 from sim.model import STAGE_MAKER, MarketModel
 
 TICK = 0.1

@@ -31,7 +31,8 @@ from agents.whale import (
     resting_stop_notional,
     score_clusters,
 )
-from sim.codes import (
+from sim.exchange import Exchange, ExchangeConfig
+from sim.exchange.codes import (
     BUY,
     LIMIT,
     MARKET,
@@ -41,8 +42,7 @@ from sim.codes import (
     TRIGGER_MARK,
     Status,
 )
-from sim.exchange import Exchange, ExchangeConfig
-from sim.index import FundamentalProcess
+from sim.fundamental import FundamentalProcess
 from sim.model import STAGE_ARBITRAGE, STAGE_MAKER, MarketModel
 
 LOT = 0.001

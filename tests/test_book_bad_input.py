@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.codes import (
+from sim.exchange.codes import (
     BUY,
     LIMIT,
     SELL,

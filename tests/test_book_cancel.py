@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sim.book import (
+from sim.exchange.book import stop_heap_index, stop_peek
+from sim.exchange.codes import BUY, LIMIT, MARKET, SELL, STOP_MARKET, TRIGGER_LAST, Status
+from sim.exchange.layouts import (
     M_MESSAGES,
     M_N_BIDS,
     M_N_STOPS,
@@ -12,10 +14,7 @@ from sim.book import (
     SLOT_MASK,
     W_BUY_LOTS,
     W_BUY_VALUE,
-    stop_heap_index,
-    stop_peek,
 )
-from sim.codes import BUY, LIMIT, MARKET, SELL, STOP_MARKET, TRIGGER_LAST, Status
 from tests.builders import assert_unchanged, fill_rows, ladder, make_book, snapshot
 
 TAKER = 0

@@ -12,7 +12,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.book import (
+from sim.exchange.book import OrderBook
+from sim.exchange.codes import BUY, IOC, LIMIT, MARKET, POST_ONLY, SELL, Status
+from sim.exchange.layouts import (
     L_QTY,
     M_LAST_PRICE,
     M_N_ASKS,
@@ -21,9 +23,7 @@ from sim.book import (
     W_BUY_VALUE,
     W_SELL_LOTS,
     W_SELL_VALUE,
-    OrderBook,
 )
-from sim.codes import BUY, IOC, LIMIT, MARKET, POST_ONLY, SELL, Status
 from tests.builders import fill_rows, ladder, level_qty_mismatches
 from tests.reference_book import RefBook
 

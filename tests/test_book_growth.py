@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.book import (
-    M_BASE_TICK,
-    M_N_ASKS,
-    M_N_BIDS,
-    M_N_STOPS,
-    OrderBook,
-    stop_heap_index,
-    stop_release,
+from sim.exchange.book import OrderBook, stop_heap_index, stop_release
+from sim.exchange.codes import (
+    BUY,
+    LIMIT,
+    MARKET,
+    SELL,
+    STOP_MARKET,
+    TRIGGER_LAST,
+    TRIGGER_MARK,
+    Status,
 )
-from sim.codes import BUY, LIMIT, MARKET, SELL, STOP_MARKET, TRIGGER_LAST, TRIGGER_MARK, Status
+from sim.exchange.layouts import M_BASE_TICK, M_N_ASKS, M_N_BIDS, M_N_STOPS
 from tests.builders import fill_rows, ladder, level_qty_mismatches
 
 TAKER = 0

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from sim.book import (
+from sim.exchange.codes import (
+    BUY,
+    IOC,
+    LIMIT,
+    MARKET,
+    POST_ONLY,
+    SELL,
+    STOP_MARKET,
+    Status,
+)
+from sim.exchange.layouts import (
     M_LAST_PRICE,
     M_MESSAGES,
     M_N_ASKS,
@@ -16,16 +26,6 @@ from sim.book import (
     W_BUY_VALUE,
     W_SELL_LOTS,
     W_SELL_VALUE,
-)
-from sim.codes import (
-    BUY,
-    IOC,
-    LIMIT,
-    MARKET,
-    POST_ONLY,
-    SELL,
-    STOP_MARKET,
-    Status,
 )
 from tests.builders import assert_unchanged, fill_rows, ladder, make_book, snapshot
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sim.book import M_N_ASKS, M_N_BIDS, M_VOLUME, SLOT_MASK
-from sim.codes import BUY, MARKET, SELL, Status
+from sim.exchange.codes import BUY, MARKET, SELL, Status
+from sim.exchange.layouts import M_N_ASKS, M_N_BIDS, M_VOLUME, SLOT_MASK
 from tests.builders import fill_rows, ladder, make_book
 
 TAKER = 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim.book import SLOT_MASK
-from sim.codes import BUY, IOC, POST_ONLY, SELL, Status
+from sim.exchange.codes import BUY, IOC, POST_ONLY, SELL, Status
+from sim.exchange.layouts import SLOT_MASK
 from tests.builders import assert_unchanged, fill_rows, ladder, make_book, snapshot
 
 TAKER = 0

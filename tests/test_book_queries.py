@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from sim.book import market_value
-from sim.codes import BUY, LIMIT, SELL, STOP_MARKET
+from sim.exchange.book import market_value
+from sim.exchange.codes import BUY, LIMIT, SELL, STOP_MARKET
 from tests.builders import assert_unchanged, make_book, snapshot
 
 TAKER = 0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sim.book import M_VOLUME, W_SELL_LOTS, W_SELL_VALUE
-from sim.codes import BUY, IOC, LIMIT, MARKET, SELL, Status
+from sim.exchange.codes import BUY, IOC, LIMIT, MARKET, SELL, Status
+from sim.exchange.layouts import M_VOLUME, W_SELL_LOTS, W_SELL_VALUE
 from tests.builders import fill_rows, ladder, make_book
 
 

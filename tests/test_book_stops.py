@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from sim.book import (
+from sim.exchange.book import (
+    execute_market,
+    fill_room_needed,
+    order_slot,
+    stop_heap_index,
+    stop_peek,
+    stop_release,
+)
+from sim.exchange.codes import (
+    BUY,
+    FLAG_STOP,
+    SELL,
+    STOP_MARKET,
+    TRIGGER_LAST,
+    TRIGGER_MARK,
+    Status,
+)
+from sim.exchange.layouts import (
     M_N_ASKS,
     M_N_BIDS,
     M_N_FILLS,
@@ -17,21 +34,6 @@ from sim.book import (
     SLOT_MASK,
     W_BUY_LOTS,
     W_SELL_LOTS,
-    execute_market,
-    fill_room_needed,
-    order_slot,
-    stop_heap_index,
-    stop_peek,
-    stop_release,
-)
-from sim.codes import (
-    BUY,
-    FLAG_STOP,
-    SELL,
-    STOP_MARKET,
-    TRIGGER_LAST,
-    TRIGGER_MARK,
-    Status,
 )
 from tests.builders import assert_unchanged, fill_rows, ladder, make_book, snapshot
 

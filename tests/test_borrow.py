@@ -1,4 +1,4 @@
-"""``sim.borrow.borrow``: a view with the array's data, shape and strides, and no refcounting."""
+"""``borrow``: a view with the array's data, shape and strides, and no refcounting."""
 
 import os
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 from numba import njit
 
-from sim.borrow import borrow
+from sim.exchange.borrow import borrow
 
 
 @njit(cache=True)
@@ -43,7 +43,7 @@ def test_a_borrowed_view_of_a_strided_array_keeps_its_strides():
 
 
 def test_borrow_is_the_identity_without_the_jit():
-    code = ("import numpy as np; from sim.borrow import borrow; a = np.zeros(3); "
+    code = ("import numpy as np; from sim.exchange.borrow import borrow; a = np.zeros(3); "
             "print(borrow(a) is a)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.codes import (
+from sim.exchange.codes import (
     BUY,
     FLAG_ADL,
     FLAG_LIQUIDATION,

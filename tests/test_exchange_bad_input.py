@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.codes import (
+from sim.exchange import Exchange, ExchangeConfig
+from sim.exchange.codes import (
     BUY,
     CROSS_MARGIN,
     IOC,
@@ -24,8 +25,7 @@ from sim.codes import (
     Status,
     Trigger,
 )
-from sim.exchange import Exchange, ExchangeConfig
-from sim.perp import MarginTier
+from sim.exchange.perp import MarginTier
 from tests.exchange_builders import (
     changed_arrays,
     make_exchange,

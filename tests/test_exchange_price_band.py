@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.codes import BUY, IOC, LIMIT, MARKET, POST_ONLY, SELL, STOP_MARKET, Status
+from sim.exchange.codes import BUY, IOC, LIMIT, MARKET, POST_ONLY, SELL, STOP_MARKET, Status
 from tests.exchange_builders import (
     changed_arrays,
     make_exchange,

@@ -17,8 +17,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.codes import BUY, CROSS_MARGIN, SELL
-from sim.exchange import FUNDING_DTYPE
+from sim.exchange.codes import BUY, CROSS_MARGIN, SELL
+from sim.exchange.layouts import FUNDING_DTYPE
 from tests.exchange_builders import no_fee_exchange, open_account, rest, step, trade_at
 
 INTERVAL = 8 * 3600.0

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.heap import grow_heaps, heap_pop, heap_push, heap_rebuild
+from sim.exchange.heap import grow_heaps, heap_pop, heap_push, heap_rebuild
 
 N_HEAPS = 3
 H = 1  # the heap under test; heaps 0 and 2 hold sentinels that must not move

@@ -1,6 +1,6 @@
 """The public heatmap estimate on hand-built candles, against hand-computed levels.
 
-Tiers are BTCUSDT's (sim.perp): tier 0 below 50k USD (MMR 0.4 %, cum 0), tier 1 from 50k to
+Tiers are BTCUSDT's (sim.exchange.perp): tier 0 below 50k USD (MMR 0.4 %, cum 0), tier 1 from 50k to
 250k (MMR 0.5 %, cum 50). Isolated liquidation prices:
 long  LP = (Q·EP − WB − cum) / (Q·(1 − MMR)),  short LP = (Q·EP + WB + cum) / (Q·(1 + MMR)),
 with WB = Q·EP / L (the slice's margin at leverage L).
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.book import FILL_DTYPE
+from sim.exchange.layouts import FILL_DTYPE
 from sim.heatmap_estimate import HeatmapEstimator, PublicHeatmapObserver, estimate_heatmap
 
 # Candle 1: typical (100,100 + 99,900 + 100,000) / 3 = 100,000; taker-buy share 12/20 = 0.6;

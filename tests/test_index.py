@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.stylized_facts import autocorrelation
-from sim.index import SECONDS_PER_YEAR, FundamentalProcess
+from sim.fundamental import SECONDS_PER_YEAR, FundamentalProcess
 
 
 def _path(process: FundamentalProcess, n: int, seed: int = 1) -> np.ndarray:

@@ -19,7 +19,8 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.codes import (
+from sim.exchange import Exchange, ExchangeConfig
+from sim.exchange.codes import (
     BUY,
     CROSS_MARGIN,
     IOC,
@@ -32,7 +33,6 @@ from sim.codes import (
     TRIGGER_LAST,
     TRIGGER_MARK,
 )
-from sim.exchange import Exchange, ExchangeConfig
 
 LEVERAGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 125.0)
 STEPS_S = (1.0, 60.0, 3_600.0, 4 * 3_600.0, 8 * 3_600.0)

@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.book import FILL_DTYPE
-from sim.codes import (
+from sim.exchange.codes import (
     BUY,
     CROSS_MARGIN,
     FLAG_ADL,
@@ -30,7 +29,7 @@ from sim.codes import (
     TRIGGER_MARK,
     Status,
 )
-from sim.liquidation import LIQUIDATION_DTYPE
+from sim.exchange.layouts import FILL_DTYPE, LIQUIDATION_DTYPE
 from tests.exchange_builders import (
     make_exchange,
     no_fee_exchange,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.accounts import XI_STOPS_DROPPED
-from sim.codes import (
+from sim.exchange.codes import (
     BUY,
     CROSS_MARGIN,
     IOC,
@@ -24,6 +23,7 @@ from sim.codes import (
     TRIGGER_LAST,
     Status,
 )
+from sim.exchange.layouts import XI_STOPS_DROPPED
 from tests.exchange_builders import (
     changed_arrays,
     make_exchange,

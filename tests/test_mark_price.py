@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from sim.codes import BUY, FLAG_STOP, MARKET, SELL, STOP_MARKET, TRIGGER_LAST, TRIGGER_MARK, Status
+from sim.exchange.codes import (
+    BUY,
+    FLAG_STOP,
+    MARKET,
+    SELL,
+    STOP_MARKET,
+    TRIGGER_LAST,
+    TRIGGER_MARK,
+    Status,
+)
 from tests.exchange_builders import (
     make_exchange,
     no_fee_exchange,

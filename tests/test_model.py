@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from agents.base import Trader
-from sim.codes import BUY, LIMIT, MARKET, SELL
 from sim.exchange import ExchangeConfig
+from sim.exchange.codes import BUY, LIMIT, MARKET, SELL
+from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
-from sim.index import FundamentalProcess
 from sim.model import STAGE_MAKER, STAGE_NOISE, MarketModel
 from sim.recorder import SERIES_COLUMNS, Recorder
 from sim.result import RunResult

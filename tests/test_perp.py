@@ -1,4 +1,4 @@
-"""Tests for sim.perp: expected values are worked out by hand from the venue formulas."""
+"""Tests for sim.exchange.perp: expected values are worked out by hand from the venue formulas."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sim.perp import (
+from sim.exchange.perp import (
     BTCUSDT_TIERS,
     MarginTier,
     bankruptcy_price,
@@ -585,7 +585,7 @@ def test_kernels_run_without_jit():
 import json
 import numpy as np
 from numba import config
-from sim import perp
+from sim.exchange import perp
 assert config.DISABLE_JIT
 f, _, m, c = perp.tier_arrays()
 print(json.dumps([

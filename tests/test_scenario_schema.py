@@ -19,9 +19,9 @@ from scenarios.schema import (
     bundled_scenarios,
     load_scenario,
 )
-from sim.codes import TRIGGER_LAST, TRIGGER_MARK
 from sim.exchange import ExchangeConfig
-from sim.perp import BTCUSDT_TIERS, MarginTier
+from sim.exchange.codes import TRIGGER_LAST, TRIGGER_MARK
+from sim.exchange.perp import BTCUSDT_TIERS, MarginTier
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = {"calm", "crowded_longs", "whale_hunt", "short_squeeze", "last_price_trigger",

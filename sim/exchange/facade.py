@@ -18,16 +18,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sim import accounts as ac
-from sim.book import (
-    FILL_DTYPE,
+from sim.exchange import accounts as ac
+from sim.exchange import layouts as lay
+from sim.exchange.book import (
     KERNEL_ARGUMENT_ERRORS,
-    M_LAST_PRICE,
-    M_MESSAGES,
-    M_N_ASKS,
-    M_N_BIDS,
-    M_N_FILLS,
-    NO_PRICE,
     OrderBook,
     OrderResult,
     as_int64,
@@ -36,7 +30,7 @@ from sim.book import (
     is_number,
     order_fields,
 )
-from sim.codes import (
+from sim.exchange.codes import (
     CROSS_MARGIN,
     ISOLATED_MARGIN,
     NEED_FILL_CAPACITY,
@@ -47,27 +41,33 @@ from sim.codes import (
     TRIGGER_MARK,
     Status,
 )
-from sim.engine import (
+from sim.exchange.engine import (
     exchange_cancel,
     exchange_submit,
     open_interest_lots,
     settle_triggers,
     update_mark_price,
 )
-from sim.funding import average_premium, sample_premium, settle_funding
-from sim.heap import grow_heaps
-from sim.liquidation import LIQUIDATION_DTYPE, rebuild_liquidation_index
-from sim.perp import (
+from sim.exchange.funding import average_premium, sample_premium, settle_funding
+from sim.exchange.heap import grow_heaps
+from sim.exchange.layouts import (
+    FILL_DTYPE,
+    FUNDING_DTYPE,
+    LIQUIDATION_DTYPE,
+    M_LAST_PRICE,
+    M_MESSAGES,
+    M_N_ASKS,
+    M_N_BIDS,
+    M_N_FILLS,
+    NO_PRICE,
+)
+from sim.exchange.liquidation import rebuild_liquidation_index
+from sim.exchange.perp import (
     BTCUSDT_TIERS,
     MarginTier,
     funding_rate,
     max_position_notional,
     tier_arrays,
-)
-
-FUNDING_DTYPE = np.dtype(
-    [("t", np.float64), ("premium_avg", np.float64), ("rate", np.float64), ("mark", np.float64),
-     ("paid_by_longs", np.float64)]
 )
 
 
@@ -182,24 +182,24 @@ class Exchange:
                               n_levels=config.price_levels)
         self.tiers = np.vstack(tier_arrays(config.tiers)).copy()
         self.acct_f, self.acct_i = ac.new_account_arrays(int(account_capacity))
-        self.ex_f = np.zeros(ac.N_EX_F, dtype=np.float64)
-        self.ex_i = np.zeros(ac.N_EX_I, dtype=np.int64)
+        self.ex_f = np.zeros(lay.N_EX_F, dtype=np.float64)
+        self.ex_i = np.zeros(lay.N_EX_I, dtype=np.int64)
         f, i = self.ex_f, self.ex_i
-        f[ac.X_TICK_SIZE] = config.tick_size
-        f[ac.X_LOT_SIZE] = config.lot_size
-        f[ac.X_MAKER_FEE] = config.maker_fee
-        f[ac.X_TAKER_FEE] = config.taker_fee
-        f[ac.X_CLEARANCE_FEE] = config.clearance_fee_rate
-        f[ac.X_INSURANCE_FUND] = config.insurance_fund
-        f[ac.X_DEPOSITS] = config.insurance_fund
-        f[ac.X_IMPACT_NOTIONAL] = config.impact_notional
-        f[ac.X_INDEX] = config.initial_price
-        f[ac.X_MARK] = config.initial_price
-        f[ac.X_FUNDING_FRAC] = 1.0
-        f[ac.X_PRICE_BAND] = config.price_band
-        i[ac.XI_DIRTY_HEAD] = ac.END_OF_LIST
-        i[ac.XI_LIQ_TRIGGER] = config.liquidation_trigger
-        i[ac.XI_MAX_PASSES] = config.max_trigger_passes
+        f[lay.X_TICK_SIZE] = config.tick_size
+        f[lay.X_LOT_SIZE] = config.lot_size
+        f[lay.X_MAKER_FEE] = config.maker_fee
+        f[lay.X_TAKER_FEE] = config.taker_fee
+        f[lay.X_CLEARANCE_FEE] = config.clearance_fee_rate
+        f[lay.X_INSURANCE_FUND] = config.insurance_fund
+        f[lay.X_DEPOSITS] = config.insurance_fund
+        f[lay.X_IMPACT_NOTIONAL] = config.impact_notional
+        f[lay.X_INDEX] = config.initial_price
+        f[lay.X_MARK] = config.initial_price
+        f[lay.X_FUNDING_FRAC] = 1.0
+        f[lay.X_PRICE_BAND] = config.price_band
+        i[lay.XI_DIRTY_HEAD] = lay.END_OF_LIST
+        i[lay.XI_LIQ_TRIGGER] = config.liquidation_trigger
+        i[lay.XI_MAX_PASSES] = config.max_trigger_passes
         self.lkeys = np.zeros((2, 1024), dtype=np.float64)
         self.lvals = np.zeros((2, 1024), dtype=np.int64)
         self.liqs = np.zeros(256, dtype=LIQUIDATION_DTYPE)
@@ -216,7 +216,7 @@ class Exchange:
     @property
     def n_accounts(self) -> int:
         """Number of open accounts."""
-        return int(self.ex_i[ac.XI_N_ACCOUNTS])
+        return int(self.ex_i[lay.XI_N_ACCOUNTS])
 
     def open_accounts(self, n: int, wallet: float, leverage: float,
                       margin_mode: int = ISOLATED_MARGIN) -> np.ndarray:
@@ -235,13 +235,13 @@ class Exchange:
         if last > self.acct_f.shape[0]:
             self._grow_accounts(last)
         ids = np.arange(first, last)
-        self.acct_f[ids, ac.A_WALLET] = wallet
-        self.acct_f[ids, ac.A_DEPOSITS] = wallet
-        self.acct_f[ids, ac.A_LEVERAGE] = leverage
-        self.acct_f[ids, ac.A_MAX_NOTIONAL] = max_position_notional(leverage, self.config.tiers)
-        self.acct_i[ids, ac.I_MODE] = margin_mode
-        self.ex_i[ac.XI_N_ACCOUNTS] = last
-        self.ex_f[ac.X_DEPOSITS] += wallet * n
+        self.acct_f[ids, lay.A_WALLET] = wallet
+        self.acct_f[ids, lay.A_DEPOSITS] = wallet
+        self.acct_f[ids, lay.A_LEVERAGE] = leverage
+        self.acct_f[ids, lay.A_MAX_NOTIONAL] = max_position_notional(leverage, self.config.tiers)
+        self.acct_i[ids, lay.I_MODE] = margin_mode
+        self.ex_i[lay.XI_N_ACCOUNTS] = last
+        self.ex_f[lay.X_DEPOSITS] += wallet * n
         return ids
 
     def _grow_accounts(self, need: int) -> None:
@@ -259,28 +259,28 @@ class Exchange:
         self._check_account(account)
         f = self.acct_f[account]
         i = self.acct_i[account]
-        upnl = float(i[ac.I_POSITION] * self.config.lot_size * (self.mark_price - f[ac.A_ENTRY])
-                     if i[ac.I_POSITION] else 0.0)
+        upnl = float(i[lay.I_POSITION] * self.config.lot_size * (self.mark_price - f[lay.A_ENTRY])
+                     if i[lay.I_POSITION] else 0.0)
         return AccountView(
-            account=int(account), wallet=float(f[ac.A_WALLET]),
-            position_lots=int(i[ac.I_POSITION]), entry_price=float(f[ac.A_ENTRY]),
-            leverage=float(f[ac.A_LEVERAGE]), margin_mode=int(i[ac.I_MODE]),
-            position_margin=float(f[ac.A_POS_MARGIN]),
-            liquidation_price=float(f[ac.A_LIQ_PRICE]), realized_pnl=float(f[ac.A_REALIZED]),
-            fees=float(f[ac.A_FEES]), funding=float(f[ac.A_FUNDING]),
-            n_liquidations=int(i[ac.I_N_LIQUIDATIONS]), unrealized_pnl=upnl,
-            available=float(f[ac.A_WALLET] - f[ac.A_POS_MARGIN]),
+            account=int(account), wallet=float(f[lay.A_WALLET]),
+            position_lots=int(i[lay.I_POSITION]), entry_price=float(f[lay.A_ENTRY]),
+            leverage=float(f[lay.A_LEVERAGE]), margin_mode=int(i[lay.I_MODE]),
+            position_margin=float(f[lay.A_POS_MARGIN]),
+            liquidation_price=float(f[lay.A_LIQ_PRICE]), realized_pnl=float(f[lay.A_REALIZED]),
+            fees=float(f[lay.A_FEES]), funding=float(f[lay.A_FUNDING]),
+            n_liquidations=int(i[lay.I_N_LIQUIDATIONS]), unrealized_pnl=upnl,
+            available=float(f[lay.A_WALLET] - f[lay.A_POS_MARGIN]),
         )
 
     def set_leverage(self, account: int, leverage: float) -> None:
         """Change an account's leverage; allowed only while it is flat with no open orders."""
         self._check_account(account)
         self._check_leverage(leverage)
-        if self.acct_i[account, ac.I_POSITION] != 0 or self.book.open_orders(account):
+        if self.acct_i[account, lay.I_POSITION] != 0 or self.book.open_orders(account):
             raise ValueError(f"account {account} must be flat with no open orders to change "
                              "leverage")
-        self.acct_f[account, ac.A_LEVERAGE] = leverage
-        self.acct_f[account, ac.A_MAX_NOTIONAL] = max_position_notional(leverage,
+        self.acct_f[account, lay.A_LEVERAGE] = leverage
+        self.acct_f[account, lay.A_MAX_NOTIONAL] = max_position_notional(leverage,
                                                                         self.config.tiers)
 
     def _check_account(self, account: int) -> None:
@@ -289,7 +289,7 @@ class Exchange:
                              f"got {account!r}")
 
     def _check_leverage(self, leverage: float) -> None:
-        max_leverage = float(self.tiers[ac.T_MAX_LEVERAGE, 0])
+        max_leverage = float(self.tiers[lay.T_MAX_LEVERAGE, 0])
         if not (is_number(leverage) and math.isfinite(leverage)
                 and 1 <= leverage <= max_leverage):
             raise ValueError(f"leverage must be in [1, {max_leverage:g}], got {leverage!r}")
@@ -303,7 +303,7 @@ class Exchange:
         ``price`` is in ticks: the limit price, or the stop price of a STOP_MARKET order, whose
         ``trigger`` says whether it watches the last or the mark price. Priced orders must lie
         within ``config.price_band`` of the mark. An invalid order is rejected with a status
-        and changes nothing; so is a field of the wrong type (``sim.book.order_fields``).
+        and changes nothing; so is a field of the wrong type (``sim.exchange.book.order_fields``).
         """
         if (type(account) is not int or type(side) is not int or type(kind) is not int
                 or type(qty) is not int or type(price) is not int or type(trigger) is not int):
@@ -369,15 +369,15 @@ class Exchange:
         if not (is_number(index_price) and math.isfinite(index_price) and index_price > 0):
             raise ValueError(f"index_price must be a finite number > 0, got {index_price!r}")
         if not (is_number(t_seconds) and math.isfinite(t_seconds)
-                and t_seconds >= self.ex_f[ac.X_TIME]):
+                and t_seconds >= self.ex_f[lay.X_TIME]):
             raise ValueError(f"t_seconds must be a finite number that does not go backwards, "
                              f"got {t_seconds!r}")
         if not (is_number(dt_seconds) and math.isfinite(dt_seconds) and dt_seconds > 0):
             raise ValueError(f"dt_seconds must be a finite number > 0, got {dt_seconds!r}")
         cfg = self.config
         f = self.ex_f
-        f[ac.X_TIME] = t_seconds
-        f[ac.X_INDEX] = index_price
+        f[lay.X_TIME] = t_seconds
+        f[lay.X_INDEX] = index_price
         self._dt = dt_seconds
         mid = self.mid_price
         basis = (mid - index_price) if mid is not None else 0.0
@@ -386,9 +386,9 @@ class Exchange:
         # The newest sample always stays, even when one step is longer than the window.
         while len(self._basis) > 1 and len(self._basis) * dt_seconds > cfg.mark_basis_window_s:
             self._basis_sum -= self._basis.popleft()
-        f[ac.X_MA_BASIS] = self._basis_sum / len(self._basis)
+        f[lay.X_MA_BASIS] = self._basis_sum / len(self._basis)
         to_funding = max(self.next_funding_t - t_seconds, 0.0)
-        f[ac.X_FUNDING_FRAC] = min(to_funding / cfg.funding_interval_s, 1.0)
+        f[lay.X_FUNDING_FRAC] = min(to_funding / cfg.funding_interval_s, 1.0)
         sample_premium(self.book.levels, self.book.meta, f)
         update_mark_price(self.book.meta, f)
 
@@ -400,19 +400,19 @@ class Exchange:
         not pay the next. The premium samples of the step go to the first settlement; a later
         one has none, so its rate is the interest term alone (premium 0).
         """
-        liqs_before = int(self.ex_i[ac.XI_N_LIQ_TOTAL])
+        liqs_before = int(self.ex_i[lay.XI_N_LIQ_TOTAL])
         passes = self._run_triggers()
         funded = False
-        while self.ex_f[ac.X_TIME] >= self.next_funding_t:
+        while self.ex_f[lay.X_TIME] >= self.next_funding_t:
             self._settle_funding()
             passes += self._run_triggers()
             funded = True
-        return SettleReport(passes, int(self.ex_i[ac.XI_N_LIQ_TOTAL]) - liqs_before, funded)
+        return SettleReport(passes, int(self.ex_i[lay.XI_N_LIQ_TOTAL]) - liqs_before, funded)
 
     def _run_triggers(self) -> int:
         book = self.book
-        self.ex_i[ac.XI_PASSES] = 0
-        self.ex_i[ac.XI_PASS_OPEN] = 0
+        self.ex_i[lay.XI_PASSES] = 0
+        self.ex_i[lay.XI_PASS_OPEN] = 0
         self._compact_liquidation_index()
         while True:
             status = settle_triggers(
@@ -420,14 +420,14 @@ class Exchange:
                 self.acct_f, self.acct_i, self.ex_f, self.ex_i, self.lkeys, self.lvals,
                 self.tiers, self.liqs)
             if status == OK:
-                return int(self.ex_i[ac.XI_PASSES])
+                return int(self.ex_i[lay.XI_PASSES])
             if status == NEED_FILL_CAPACITY:
                 book.fills = _grown(book.fills, int(book.meta[M_N_FILLS])
                                     + int(book.meta[M_N_BIDS] + book.meta[M_N_ASKS])
-                                    + int(self.ex_i[ac.XI_N_POSITIONS]) + 2)
+                                    + int(self.ex_i[lay.XI_N_POSITIONS]) + 2)
             elif status == NEED_HEAP_CAPACITY:
-                need = int(self.ex_i[ac.XI_LIQ_HEAP_SIZES:ac.XI_LIQ_HEAP_SIZES + 2].max()
-                           + self.ex_i[ac.XI_N_DIRTY])
+                need = int(self.ex_i[lay.XI_LIQ_HEAP_SIZES:lay.XI_LIQ_HEAP_SIZES + 2].max()
+                           + self.ex_i[lay.XI_N_DIRTY])
                 self.lkeys, self.lvals = grow_heaps(self.lkeys, self.lvals, need)
             elif status == NEED_LIQUIDATION_CAPACITY:
                 self.liqs = _grown(self.liqs, 2 * self.liqs.shape[0])
@@ -437,12 +437,12 @@ class Exchange:
 
     def _compact_liquidation_index(self) -> None:
         """Rebuild the liquidation heaps when outdated entries outnumber live ones."""
-        size = int(self.ex_i[ac.XI_LIQ_HEAP_SIZES] + self.ex_i[ac.XI_LIQ_HEAP_SIZES + 1])
-        if size > 2 * int(self.ex_i[ac.XI_N_POSITIONS]) + 4096:
+        size = int(self.ex_i[lay.XI_LIQ_HEAP_SIZES] + self.ex_i[lay.XI_LIQ_HEAP_SIZES + 1])
+        if size > 2 * int(self.ex_i[lay.XI_N_POSITIONS]) + 4096:
             self._rebuild_liquidation_index()
 
     def _rebuild_liquidation_index(self) -> None:
-        need = int(self.ex_i[ac.XI_N_POSITIONS]) + 1
+        need = int(self.ex_i[lay.XI_N_POSITIONS]) + 1
         if need > self.lkeys.shape[1]:
             self.lkeys, self.lvals = grow_heaps(self.lkeys, self.lvals, need)
         rebuild_liquidation_index(self.acct_f, self.acct_i, self.ex_f, self.ex_i, self.lkeys,
@@ -469,7 +469,7 @@ class Exchange:
     @property
     def time(self) -> float:
         """Current simulated time in seconds."""
-        return float(self.ex_f[ac.X_TIME])
+        return float(self.ex_f[lay.X_TIME])
 
     @property
     def last_price(self) -> float | None:
@@ -488,22 +488,22 @@ class Exchange:
     @property
     def mark_price(self) -> float:
         """Mark price (USD)."""
-        return float(self.ex_f[ac.X_MARK])
+        return float(self.ex_f[lay.X_MARK])
 
     @property
     def index_price(self) -> float:
         """Index price (USD)."""
-        return float(self.ex_f[ac.X_INDEX])
+        return float(self.ex_f[lay.X_INDEX])
 
     @property
     def funding_rate(self) -> float:
         """Rate of the latest funding settlement."""
-        return float(self.ex_f[ac.X_FUNDING_RATE])
+        return float(self.ex_f[lay.X_FUNDING_RATE])
 
     @property
     def premium(self) -> float:
         """Latest premium index sample."""
-        return float(self.ex_f[ac.X_PREMIUM])
+        return float(self.ex_f[lay.X_PREMIUM])
 
     @property
     def predicted_funding_rate(self) -> float:
@@ -515,12 +515,12 @@ class Exchange:
     @property
     def open_interest(self) -> int:
         """Open interest in lots (total long size, equal to total short size)."""
-        return int(self.ex_i[ac.XI_LONG_OI])
+        return int(self.ex_i[lay.XI_LONG_OI])
 
     @property
     def insurance_fund(self) -> float:
         """Insurance fund balance (USD)."""
-        return float(self.ex_f[ac.X_INSURANCE_FUND])
+        return float(self.ex_f[lay.X_INSURANCE_FUND])
 
     @property
     def messages(self) -> int:
@@ -559,9 +559,9 @@ class Exchange:
 
     def drain_liquidations(self) -> np.ndarray:
         """Return the liquidation records since the last drain (``LIQUIDATION_DTYPE``)."""
-        n = int(self.ex_i[ac.XI_N_LIQ])
+        n = int(self.ex_i[lay.XI_N_LIQ])
         out = self.liqs[:n].copy()
-        self.ex_i[ac.XI_N_LIQ] = 0
+        self.ex_i[lay.XI_N_LIQ] = 0
         return out
 
     def funding_history(self) -> np.ndarray:
@@ -578,15 +578,15 @@ class Exchange:
         """
         n = self.n_accounts
         f = self.acct_f[:n]
-        pos = self.acct_i[:n, ac.I_POSITION].astype(np.float64)
-        upnl = pos * self.config.lot_size * (self.mark_price - f[:, ac.A_ENTRY])
-        return float(f[:, ac.A_WALLET].sum() + upnl.sum() + self.ex_f[ac.X_INSURANCE_FUND]
-                     + self.ex_f[ac.X_FEES_COLLECTED])
+        pos = self.acct_i[:n, lay.I_POSITION].astype(np.float64)
+        upnl = pos * self.config.lot_size * (self.mark_price - f[:, lay.A_ENTRY])
+        return float(f[:, lay.A_WALLET].sum() + upnl.sum() + self.ex_f[lay.X_INSURANCE_FUND]
+                     + self.ex_f[lay.X_FEES_COLLECTED])
 
     def invariants(self) -> dict[str, bool | float]:
         """Check the exchange's invariants; return each result (and the money drift)."""
         longs, shorts = open_interest_lots(self.acct_i, self.n_accounts)
-        deposits = float(self.ex_f[ac.X_DEPOSITS])
+        deposits = float(self.ex_f[lay.X_DEPOSITS])
         drift = self.total_money() - deposits
         book = self.book
         live = book.orders[:, 0] != -1
@@ -594,12 +594,12 @@ class Exchange:
             "money_conserved": abs(drift) <= 1e-6 * max(deposits, 1.0),
             "money_drift_usd": drift,
             "long_oi_equals_short_oi": longs == shorts,
-            "oi_tracking_matches_accounts": (longs == int(self.ex_i[ac.XI_LONG_OI])
-                                             and shorts == int(self.ex_i[ac.XI_SHORT_OI])),
+            "oi_tracking_matches_accounts": (longs == int(self.ex_i[lay.XI_LONG_OI])
+                                             and shorts == int(self.ex_i[lay.XI_SHORT_OI])),
             "no_negative_resting_qty": bool((book.levels[:, :, 2] >= 0).all()
                                             and (book.orders[live, 2] > 0).all()),
             "book_not_crossed": not crossed(book.meta),
-            "trigger_passes_exhausted": int(self.ex_i[ac.XI_PASSES_EXHAUSTED]),
+            "trigger_passes_exhausted": int(self.ex_i[lay.XI_PASSES_EXHAUSTED]),
         }
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.codes import BUY, CROSS_MARGIN, IOC, LIMIT, MARKET, POST_ONLY, SELL, STOP_MARKET
-from sim.engine import (
+from sim.exchange.codes import BUY, CROSS_MARGIN, IOC, LIMIT, MARKET, POST_ONLY, SELL, STOP_MARKET
+from sim.exchange.engine import run_messages
+from sim.exchange.facade import Exchange, ExchangeConfig
+from sim.exchange.layouts import (
     MSG_ACCOUNT,
     MSG_OP,
     MSG_PRICE,
@@ -16,9 +18,7 @@ from sim.engine import (
     OP_CANCEL,
     OP_SUBMIT_LIMIT,
     OP_SUBMIT_MARKET,
-    run_messages,
 )
-from sim.exchange import Exchange, ExchangeConfig
 
 
 def exercise_all_kernels() -> None:

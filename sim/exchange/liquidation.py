@@ -1,6 +1,6 @@
 """The liquidation engine: the trigger index of liquidation prices, liquidation and ADL.
 
-Liquidation prices sit in two max-heaps (``sim.heap``): longs keyed by ``LP`` (they trigger
+Liquidation prices sit in two max-heaps (``sim.exchange.heap``): longs keyed by ``LP`` (they trigger
 when the price falls to it, so the highest goes first) and shorts keyed by ``-LP``. Checking
 whether anything triggered is a look at the two tops, O(1); each triggered account costs
 O(log n). An account whose position changes is queued (``mark_dirty``) and gets a fresh entry
@@ -28,7 +28,11 @@ import math
 import numpy as np
 from numba import njit
 
-from sim.accounts import (
+from sim.exchange.accounts import close_at_bankruptcy, position_margin, trade, unrealized_pnl
+from sim.exchange.book import cancel_account_orders, execute_market, market_value
+from sim.exchange.codes import FLAG_ADL, FLAG_LIQUIDATION, SELL
+from sim.exchange.heap import heap_pop, heap_push, heap_rebuild
+from sim.exchange.layouts import (
     A_ENTRY,
     A_LIQ_PRICE,
     A_WALLET,
@@ -37,10 +41,16 @@ from sim.accounts import (
     I_LIQ_VERSION,
     I_N_LIQUIDATIONS,
     I_POSITION,
+    LONGS,
+    M_N_FILLS,
+    MARKET_BUY_LIMIT,
     NOT_DIRTY,
+    SHORTS,
     T_CUM,
     T_FLOOR,
     T_MMR,
+    VERSION_BITS,
+    VERSION_MASK,
     X_CLEARANCE_FEE,
     X_INSURANCE_FUND,
     X_LOT_SIZE,
@@ -56,45 +66,8 @@ from sim.accounts import (
     XI_N_DIRTY,
     XI_N_LIQ,
     XI_N_LIQ_TOTAL,
-    close_at_bankruptcy,
-    position_margin,
-    trade,
-    unrealized_pnl,
 )
-from sim.book import (
-    M_N_FILLS,
-    MARKET_BUY_LIMIT,
-    cancel_account_orders,
-    execute_market,
-    market_value,
-)
-from sim.codes import FLAG_ADL, FLAG_LIQUIDATION, SELL
-from sim.heap import heap_pop, heap_push, heap_rebuild
-from sim.perp import bankruptcy_price_nb, liquidation_price_nb
-
-LIQUIDATION_DTYPE = np.dtype(
-    [
-        ("t", np.float64),
-        ("account", np.int64),
-        ("side", np.int64),  # side of the liquidated position: +1 long, -1 short
-        ("qty", np.int64),  # lots
-        ("entry_price", np.float64),
-        ("liq_price", np.float64),
-        ("bankruptcy_price", np.float64),
-        ("mark", np.float64),  # mark price when it triggered
-        ("trigger_price", np.float64),  # the price that crossed (mark or last, by configuration)
-        ("fill_price", np.float64),  # average over book fills and ADL
-        ("insurance_delta", np.float64),
-        ("adl_qty", np.int64),
-        ("adl", np.bool_),
-        ("trigger_pass", np.int64),
-    ]
-)
-
-VERSION_BITS = 32
-VERSION_MASK = (1 << VERSION_BITS) - 1
-LONGS = 0
-SHORTS = 1
+from sim.exchange.perp import bankruptcy_price_nb, liquidation_price_nb
 
 
 @njit(cache=True, inline="always")

@@ -11,7 +11,7 @@
 Kernels that may run out of room return a ``NEED_*`` status with the state consistent, so the
 caller grows the array and calls again; ``settle_triggers`` resumes where it stopped.
 
-The kernels that Python calls borrow their arrays on entry (``sim.borrow``), so that the
+The kernels that Python calls borrow their arrays on entry (``sim.exchange.borrow``), so that the
 helpers inlined into them do not reference-count the arrays they touch.
 """
 
@@ -19,9 +19,59 @@ from __future__ import annotations
 
 from numba import njit
 
-from sim.accounts import (
+from sim.exchange.accounts import check_initial_margin
+from sim.exchange.book import (
+    book_cancel,
+    book_submit,
+    execute_market,
+    order_slot,
+    stop_peek,
+    stop_release,
+    validate_order,
+)
+from sim.exchange.borrow import borrow
+from sim.exchange.codes import (
+    BUY,
+    FLAG_STOP,
+    LIMIT,
+    MARKET,
+    NEED_FILL_CAPACITY,
+    NEED_HEAP_CAPACITY,
+    NEED_LIQUIDATION_CAPACITY,
+    OK,
+    POST_ONLY,
+    REJECT_BAD_PRICE,
+    REJECT_POSITION_LIMIT,
+    REJECT_REDUCE_ONLY,
+    REJECT_UNKNOWN_ACCOUNT,
+    REJECT_UNKNOWN_ORDER,
+    STOP_MARKET,
+    TRIGGER_MARK,
+)
+from sim.exchange.layouts import (
     A_MAX_NOTIONAL,
     I_POSITION,
+    LONGS,
+    M_BEST_ASK,
+    M_BEST_BID,
+    M_LAST_PRICE,
+    M_N_ASKS,
+    M_N_BIDS,
+    M_N_FILLS,
+    MARKET_BUY_LIMIT,
+    MSG_ACCOUNT,
+    MSG_OP,
+    MSG_PRICE,
+    MSG_QTY,
+    MSG_SIDE,
+    NIL,
+    NO_PRICE,
+    O_ACCOUNT,
+    OP_CANCEL,
+    OP_SUBMIT_LIMIT,
+    SHORTS,
+    W_BUY_LOTS,
+    W_SELL_LOTS,
     X_FUNDING_FRAC,
     X_FUNDING_RATE,
     X_INDEX,
@@ -45,57 +95,14 @@ from sim.accounts import (
     XI_PASSES,
     XI_PASSES_EXHAUSTED,
     XI_STOPS_DROPPED,
-    check_initial_margin,
 )
-from sim.book import (
-    M_BEST_ASK,
-    M_BEST_BID,
-    M_LAST_PRICE,
-    M_N_ASKS,
-    M_N_BIDS,
-    M_N_FILLS,
-    MARKET_BUY_LIMIT,
-    NIL,
-    NO_PRICE,
-    O_ACCOUNT,
-    W_BUY_LOTS,
-    W_SELL_LOTS,
-    book_cancel,
-    book_submit,
-    execute_market,
-    order_slot,
-    stop_peek,
-    stop_release,
-    validate_order,
-)
-from sim.borrow import borrow
-from sim.codes import (
-    BUY,
-    FLAG_STOP,
-    LIMIT,
-    MARKET,
-    NEED_FILL_CAPACITY,
-    NEED_HEAP_CAPACITY,
-    NEED_LIQUIDATION_CAPACITY,
-    OK,
-    POST_ONLY,
-    REJECT_BAD_PRICE,
-    REJECT_POSITION_LIMIT,
-    REJECT_REDUCE_ONLY,
-    REJECT_UNKNOWN_ACCOUNT,
-    REJECT_UNKNOWN_ORDER,
-    STOP_MARKET,
-    TRIGGER_MARK,
-)
-from sim.liquidation import (
-    LONGS,
-    SHORTS,
+from sim.exchange.liquidation import (
     apply_book_fills,
     liquidate,
     liquidation_peek,
     refresh_liquidation_prices,
 )
-from sim.perp import mark_price_nb
+from sim.exchange.perp import mark_price_nb
 
 
 @njit(cache=True, inline="always")
@@ -121,8 +128,8 @@ def check_position_limit(acct_f, acct_i, ex_f, owner, account, side, qty, price_
 
     Binance USDⓈ-M Futures, 'Leverage and Margin': each notional tier has a maximum leverage,
     so an account at leverage L may hold at most ``A_MAX_NOTIONAL`` (see
-    ``sim.perp.max_position_notional``). The account's resting orders on the same side count
-    as filled (position + open orders), so splitting an order cannot get past the cap.
+    ``sim.exchange.perp.max_position_notional``). The account's resting orders on the same side
+    count as filled (position + open orders), so splitting an order cannot get past the cap.
     """
     position = acct_i[account, I_POSITION]
     resting = owner[account, W_BUY_LOTS] if side == BUY else owner[account, W_SELL_LOTS]
@@ -348,16 +355,6 @@ def settle_triggers(orders, levels, meta, owner, fills, stops, acct_f, acct_i, e
         ex_i[XI_PASS_EVENTS] += 1
 
 
-# Message stream columns and operations for run_messages.
-MSG_OP = 0
-MSG_ACCOUNT = 1
-MSG_SIDE = 2
-MSG_QTY = 3
-MSG_PRICE = 4  # limit price, or for a cancel the index of the message that placed the order
-N_MSG_FIELDS = 5
-OP_SUBMIT_LIMIT = 0
-OP_SUBMIT_MARKET = 1
-OP_CANCEL = 2
 
 
 @njit(cache=True)

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 from numba.core.errors import NumbaError
 
-from sim.codes import (
+from sim.exchange.codes import (
     BUY,
     FLAG_STOP,
     IOC,
@@ -55,70 +55,51 @@ from sim.codes import (
     TRIGGER_MARK,
     Status,
 )
-from sim.heap import heap_pop, heap_push
-
-FILL_DTYPE = np.dtype(
-    [
-        ("price", np.int64),
-        ("qty", np.int64),
-        ("maker_order", np.int64),
-        ("maker_account", np.int64),
-        ("taker_order", np.int64),
-        ("taker_account", np.int64),
-        ("taker_side", np.int64),
-        ("flags", np.int64),
-    ]
+from sim.exchange.heap import heap_pop, heap_push
+from sim.exchange.layouts import (
+    FILL_DTYPE,
+    L_HEAD,
+    L_QTY,
+    L_TAIL,
+    M_BASE_TICK,
+    M_BEST_ASK,
+    M_BEST_BID,
+    M_FREE_HEAD,
+    M_LAST_PRICE,
+    M_MESSAGES,
+    M_N_ASKS,
+    M_N_BIDS,
+    M_N_FILLS,
+    M_N_STOPS,
+    M_NEXT_SEQ,
+    M_STOP_SIZES,
+    M_VOLUME,
+    MARKET_BUY_LIMIT,
+    N_META,
+    N_ORDER_FIELDS,
+    N_OWNER_FIELDS,
+    NIL,
+    NO_PRICE,
+    O_ACCOUNT,
+    O_ID,
+    O_IS_STOP,
+    O_NEXT,
+    O_OWNER_NEXT,
+    O_OWNER_PREV,
+    O_PREV,
+    O_PRICE,
+    O_QTY,
+    O_REDUCE_ONLY,
+    O_SIDE,
+    O_TRIGGER,
+    SLOT_BITS,
+    SLOT_MASK,
+    W_BUY_LOTS,
+    W_BUY_VALUE,
+    W_HEAD,
+    W_SELL_LOTS,
+    W_SELL_VALUE,
 )
-
-# orders columns
-O_ID = 0
-O_PRICE = 1  # limit price, or stop price for a stop
-O_QTY = 2  # remaining lots
-O_SIDE = 3
-O_ACCOUNT = 4
-O_NEXT = 5  # next in level FIFO (or in the free list)
-O_PREV = 6
-O_OWNER_NEXT = 7
-O_OWNER_PREV = 8
-O_IS_STOP = 9
-O_TRIGGER = 10
-O_REDUCE_ONLY = 11
-N_ORDER_FIELDS = 12
-
-# levels last axis
-L_HEAD = 0
-L_TAIL = 1
-L_QTY = 2
-
-# owner columns
-W_HEAD = 0
-W_BUY_LOTS = 1
-W_BUY_VALUE = 2
-W_SELL_LOTS = 3
-W_SELL_VALUE = 4
-N_OWNER_FIELDS = 5
-
-# meta entries
-M_BASE_TICK = 0
-M_BEST_BID = 1
-M_BEST_ASK = 2
-M_N_BIDS = 3  # resting bid orders
-M_N_ASKS = 4
-M_FREE_HEAD = 5
-M_NEXT_SEQ = 6
-M_N_FILLS = 7
-M_LAST_PRICE = 8
-M_VOLUME = 9  # lots traded since the book opened
-M_MESSAGES = 10  # order-entry and cancel requests accepted
-M_STOP_SIZES = 11  # four heap sizes: 11..14
-M_N_STOPS = 15
-N_META = 16
-
-NO_PRICE = -1
-NIL = -1
-SLOT_BITS = 32
-SLOT_MASK = (1 << SLOT_BITS) - 1
-MARKET_BUY_LIMIT = np.iinfo(np.int64).max // 4
 
 
 @njit(cache=True, inline="always")

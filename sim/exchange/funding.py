@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sim.accounts import (
+from sim.exchange.book import impact_price
+from sim.exchange.codes import BUY, ISOLATED_MARGIN, SELL
+from sim.exchange.layouts import (
     A_FUNDING,
     A_POS_MARGIN,
     A_WALLET,
@@ -31,9 +33,7 @@ from sim.accounts import (
     X_TICK_SIZE,
     XI_N_ACCOUNTS,
 )
-from sim.book import impact_price
-from sim.codes import BUY, ISOLATED_MARGIN, SELL
-from sim.perp import premium_index_nb
+from sim.exchange.perp import premium_index_nb
 
 
 @njit(cache=True)

@@ -16,84 +16,35 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sim.book import W_BUY_LOTS, W_BUY_VALUE, W_SELL_LOTS, W_SELL_VALUE
-from sim.codes import BUY, ISOLATED_MARGIN, OK, REJECT_INSUFFICIENT_MARGIN
-
-# acct_f columns
-A_WALLET = 0
-A_ENTRY = 1  # average entry price, 0 when flat
-A_LEVERAGE = 2
-A_POS_MARGIN = 3
-A_REALIZED = 4  # realized PnL of trades (fees and funding excluded)
-A_FEES = 5
-A_FUNDING = 6  # funding paid (negative when received)
-A_LIQ_PRICE = 7  # NaN when flat or not liquidatable
-A_DEPOSITS = 8
-A_MAX_NOTIONAL = 9  # largest position notional the account's leverage allows (tier table)
-N_ACCT_F = 10
-
-# acct_i columns
-I_POSITION = 0  # signed lots
-I_MODE = 1
-I_LIQ_VERSION = 2  # bumped whenever the liquidation price changes
-I_DIRTY_NEXT = 3  # link in the list of accounts whose liquidation price must be refreshed
-I_N_LIQUIDATIONS = 4
-N_ACCT_I = 5
-
-NOT_DIRTY = -2
-END_OF_LIST = -1
-
-# ex_f entries
-X_TICK_SIZE = 0
-X_LOT_SIZE = 1
-X_MAKER_FEE = 2
-X_TAKER_FEE = 3
-X_CLEARANCE_FEE = 4
-X_INSURANCE_FUND = 5
-X_FEES_COLLECTED = 6
-X_DEPOSITS = 7  # every deposit into wallets and the fund since the start
-X_MARK = 8
-X_INDEX = 9
-X_FUNDING_FRAC = 10  # time to the next funding as a fraction of the interval
-X_MA_BASIS = 11  # moving average of (mid - index) over the mark-price window
-X_FUNDING_RATE = 12  # last settled rate
-X_PREMIUM_WSUM = 13
-X_PREMIUM_WEIGHT = 14
-X_TIME = 15
-X_IMPACT_NOTIONAL = 16
-X_PREMIUM = 17  # latest premium index sample
-X_PREMIUM_SAMPLES = 18
-X_PASS_LAST_TICKS = 19  # prices frozen at the start of a trigger pass
-X_PASS_MARK = 20
-X_PASS_TRIGGER = 21  # the liquidation trigger price of the pass (mark or last, USD)
-X_PRICE_BAND = 22  # limit and stop prices must lie within mark x (1 -+ band)
-N_EX_F = 23
-
-# ex_i entries
-XI_N_ACCOUNTS = 0
-XI_LONG_OI = 1  # lots
-XI_SHORT_OI = 2
-XI_DIRTY_HEAD = 3
-XI_N_DIRTY = 4
-XI_N_POSITIONS = 5  # accounts with a non-zero position
-XI_LIQ_TRIGGER = 6  # TRIGGER_MARK or TRIGGER_LAST
-XI_N_LIQ = 7  # liquidation records not yet drained
-XI_PASSES = 8  # trigger passes in the latest settle
-XI_MAX_PASSES = 9
-XI_PASSES_EXHAUSTED = 10  # settles that stopped at the pass bound with triggers left
-XI_N_LIQ_TOTAL = 11
-XI_N_ADL_TOTAL = 12
-XI_LIQ_HEAP_SIZES = 13  # two heap sizes: 13 (longs), 14 (shorts)
-XI_STOPS_DROPPED = 15  # fired stops that could not execute (nothing to reduce, no margin)
-XI_PASS_OPEN = 16  # 1 while a trigger pass is under way (a settle may resume after growth)
-XI_PASS_EVENTS = 17
-N_EX_I = 18
-
-# tiers rows (see sim.perp.tier_arrays)
-T_FLOOR = 0
-T_MAX_LEVERAGE = 1
-T_MMR = 2
-T_CUM = 3
+from sim.exchange.codes import BUY, ISOLATED_MARGIN, OK, REJECT_INSUFFICIENT_MARGIN
+from sim.exchange.layouts import (
+    A_ENTRY,
+    A_FEES,
+    A_LEVERAGE,
+    A_LIQ_PRICE,
+    A_POS_MARGIN,
+    A_REALIZED,
+    A_WALLET,
+    I_DIRTY_NEXT,
+    I_MODE,
+    I_POSITION,
+    N_ACCT_F,
+    N_ACCT_I,
+    NOT_DIRTY,
+    W_BUY_LOTS,
+    W_BUY_VALUE,
+    W_SELL_LOTS,
+    W_SELL_VALUE,
+    X_FEES_COLLECTED,
+    X_LOT_SIZE,
+    X_MARK,
+    X_TICK_SIZE,
+    XI_DIRTY_HEAD,
+    XI_LONG_OI,
+    XI_N_DIRTY,
+    XI_N_POSITIONS,
+    XI_SHORT_OI,
+)
 
 
 @njit(cache=True, inline="always")
