@@ -21,11 +21,12 @@ premium has reverted. Each look (every ``interval_s``):
 
 from __future__ import annotations
 
+from agents import stages
 from agents.base import Trader, limit_ticks
 from agents.params import ArbitrageurParams
 from sim.exchange.codes import BUY, IOC, SELL, Status
 from sim.exchange.layouts import I_POSITION
-from sim.model import STAGE_ARBITRAGE, MarketModel
+from sim.model import MarketModel
 
 BPS = 1e-4
 # The spot hedge takes liquidity at most this far from the spot mid (protects against a gap).
@@ -48,7 +49,7 @@ class Arbitrageur(Trader):
     """
 
     kind = "arbitrageur"
-    stage = STAGE_ARBITRAGE
+    stage = stages.ARBITRAGE
 
     def __init__(self, model: MarketModel, params: ArbitrageurParams,
                  venue: str = "perp") -> None:

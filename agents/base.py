@@ -23,15 +23,18 @@ class Trader(mesa.Agent):
     """An agent that trades through the model's exchanges.
 
     Subclasses set ``kind`` (the agent type named in outputs) and ``stage`` (when it acts in
-    a step, ``sim.model.STAGE_*``) and implement ``act``, called once per step.
+    a step, one of ``agents.stages``) and implement ``act``, called once per step. A class
+    without a stage is an error, not a silent first stage.
     """
 
     kind = "trader"
-    stage = 0
 
     model: MarketModel
 
     def __init__(self, model: MarketModel) -> None:
+        if not isinstance(getattr(self, "stage", None), int):
+            raise TypeError(f"{type(self).__name__} sets no integer 'stage' "
+                            "(one of agents.stages)")
         super().__init__(model)
 
     def open_accounts(self, n: int, wallet: float, leverage: float,

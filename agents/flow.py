@@ -14,12 +14,13 @@ from collections import deque
 
 import numpy as np
 
+from agents import stages
 from agents.base import Trader, limit_ticks
 from agents.params import NoiseParams, ValueParams
 from sim.exchange import Exchange
 from sim.exchange.codes import BUY, IOC, LIMIT, MARKET, SELL, Status
 from sim.exchange.layouts import I_POSITION
-from sim.model import STAGE_NOISE, STAGE_SPOT, STAGE_VALUE, MarketModel
+from sim.model import MarketModel
 
 BPS = 1e-4
 # Noise limit orders are GTC; the oldest are cancelled beyond this many resting...
@@ -56,10 +57,10 @@ def capped_order(side: int, lots: int, position: int, max_lots: int) -> tuple[in
 class RandomBlocks:
     """Draws from the model's generator, taken in blocks to spare a numpy call per draw.
 
-    Every draw still comes from ``model.rng`` in a fixed order, so runs stay reproducible.
+    Every draw comes from the crowd's own stream in a fixed order, so runs stay reproducible.
 
     Args:
-        rng: the model's generator.
+        rng: the crowd's generator (``model.random_stream``).
         poisson_mean: the mean of the Poisson counts ``arrivals`` returns.
         block: draws fetched at once.
     """
@@ -101,11 +102,12 @@ class _Crowd(Trader):
         self.venue = venue
         self.exchange = _venue(model, venue)
         if venue == "spot":
-            self.stage = STAGE_SPOT
+            self.stage = stages.SPOT
         self.accounts = (self.open_accounts(params.count, params.wallet, params.leverage, venue)
                          if params.count > 0 else np.zeros(0, dtype=np.int64))
         self._account_list = self.accounts.tolist()
-        self.draws = RandomBlocks(model.rng, rate_per_s * model.step_s)
+        self.draws = RandomBlocks(model.random_stream(f"{venue}/{self.kind}"),
+                                  rate_per_s * model.step_s)
         self._lot = self.exchange.config.lot_size
         self._tick = self.exchange.config.tick_size
 
@@ -147,11 +149,11 @@ class NoiseTraders(_Crowd):
     Args:
         model: the market.
         params: ``NoiseParams``.
-        venue: "perp" (STAGE_NOISE) or "spot" (STAGE_SPOT).
+        venue: "perp" (stages.NOISE) or "spot" (stages.SPOT).
     """
 
     kind = "noise"
-    stage = STAGE_NOISE
+    stage = stages.NOISE
 
     def __init__(self, model: MarketModel, params: NoiseParams, venue: str = "perp") -> None:
         super().__init__(model, params, venue, params.rate_per_s)
@@ -209,11 +211,11 @@ class ValueTraders(_Crowd):
     Args:
         model: the market.
         params: ``ValueParams``.
-        venue: "perp" (STAGE_VALUE) or "spot" (STAGE_SPOT).
+        venue: "perp" (stages.VALUE) or "spot" (stages.SPOT).
     """
 
     kind = "value"
-    stage = STAGE_VALUE
+    stage = stages.VALUE
 
     def __init__(self, model: MarketModel, params: ValueParams, venue: str = "perp") -> None:
         super().__init__(model, params, venue, params.rate_per_s)

@@ -45,11 +45,12 @@ from __future__ import annotations
 
 import math
 
+from agents import stages
 from agents.base import Trader, limit_ticks
 from agents.params import MarketMakerParams
 from sim.exchange.codes import BUY, IOC, POST_ONLY, SELL, Status
 from sim.exchange.layouts import I_POSITION, O_ID, O_QTY, SLOT_MASK, W_BUY_LOTS, W_SELL_LOTS
-from sim.model import STAGE_MAKER, STAGE_SPOT, MarketModel
+from sim.model import MarketModel
 
 BPS = 1e-4
 # A partly filled quote is kept while it has lost at most this share of its level size.
@@ -196,7 +197,7 @@ class MarketMaker(Trader):
         model: the market.
         params: quoting parameters (``MarketMakerParams``; ``count`` is the builder's business:
             one agent per maker).
-        venue: "perp" (acts in STAGE_MAKER) or "spot" (quotes ``model.spot`` in STAGE_SPOT,
+        venue: "perp" (acts in stages.MAKER) or "spot" (quotes ``model.spot`` in stages.SPOT,
             anchored on the fundamental value).
 
     Attributes:
@@ -206,7 +207,7 @@ class MarketMaker(Trader):
     """
 
     kind = "market_maker"
-    stage = STAGE_MAKER
+    stage = stages.MAKER
 
     def __init__(self, model: MarketModel, params: MarketMakerParams,
                  venue: str = "perp") -> None:
@@ -216,7 +217,7 @@ class MarketMaker(Trader):
         self.params = params
         self.venue = venue
         if venue == "spot":
-            self.stage = STAGE_SPOT
+            self.stage = stages.SPOT
         self.exchange = model.perp if venue == "perp" else model.spot
         self.account = int(self.open_accounts(1, params.wallet, params.leverage, venue)[0])
         self.vol = RealizedVol(params.vol_window_s, model.step_s)

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from agents import stages
 from agents.base import Trader
 from agents.params import RetailParams
 from sim.exchange.codes import (
@@ -51,7 +52,7 @@ from sim.exchange.codes import (
 )
 from sim.exchange.layouts import A_ENTRY, A_MAX_NOTIONAL, A_POS_MARGIN, A_WALLET, I_POSITION
 from sim.exchange.perp import liquidation_price
-from sim.model import STAGE_RETAIL, MarketModel
+from sim.model import MarketModel
 
 # Trader status.
 IDLE = 0  # flat, in the idle pool, may arrive
@@ -242,7 +243,7 @@ class RetailCrowd(Trader):
     """
 
     kind = "retail"
-    stage = STAGE_RETAIL
+    stage = stages.RETAIL
 
     def __init__(self, model: MarketModel, params: RetailParams, venue: str = "perp") -> None:
         if venue != "perp":
@@ -257,7 +258,10 @@ class RetailCrowd(Trader):
         self.near_ticks = int(ROUND_NEAR_FRACTION * self.round_ticks)
         self.history = PriceHistory(params.lookback_s, max(HISTORY_SAMPLE_S, model.step_s))
         self.count = n = int(params.count)
-        rng = model.rng
+        rng = self.rng_stream = model.random_stream("perp/retail")
+        # Re-entry delays are drawn per liquidation, so their count depends on the market: a
+        # stream of their own keeps the arrivals' draws common to runs that differ elsewhere.
+        self._reentry_rng = model.random_stream("perp/retail/reentry")
         levs = np.array(sorted(params.leverage_mix), dtype=np.float64)
         lev_p = np.array([params.leverage_mix[v] for v in levs])
         lev_idx = rng.choice(len(levs), size=n, p=lev_p / lev_p.sum())
@@ -393,7 +397,7 @@ class RetailCrowd(Trader):
         left = int(self.reentries_left[i])
         if left > 0:
             self.reentries_left[i] = left - 1
-            delay = self.model.rng.exponential(self.params.reentry_delay_s)
+            delay = self._reentry_rng.exponential(self.params.reentry_delay_s)
             self.next_eligible_t[i] = t + delay
             self.status[i] = WAITING
             heapq.heappush(self._returns, (t + delay, i))
@@ -476,7 +480,7 @@ class RetailCrowd(Trader):
     def _arrive(self, t: float) -> int:
         """Draw this step's arrivals from the idle pool and let each one trade; return how many."""
         p = self.params
-        rng = self.model.rng
+        rng = self.rng_stream
         k = min(int(rng.poisson(p.arrival_rate_per_s * self.model.step_s)), self.n_idle)
         if k == 0:
             return 0

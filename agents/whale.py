@@ -34,8 +34,9 @@ Events (``model.log_event``; agent ``"whale"``):
 
 - ``phase``: ``"<old> -> <new>: <reason>"``, on every phase change;
 - ``target``: the chosen cluster and its numbers (``Cluster.describe``);
-- ``hunt``: a one-line summary when a hunt's position is closed (the same numbers as ``hunts``);
 - ``active``: ``"on"`` or ``"off"`` from ``set_active``.
+
+Each finished hunt is a typed ``HuntRecord`` in ``hunts`` (the run's ``hunts.parquet``).
 
 The position limit holds on entry notional (lots x lot size x entry price): resting build
 orders are counted at their limit price and full size, push clips are sized so that the
@@ -46,14 +47,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from agents import stages
 from agents.base import Trader
 from agents.params import WhaleParams
 from sim.exchange.book import market_value
-from sim.exchange.codes import BUY, LIMIT, MARKET, POST_ONLY, SELL, TRIGGER_LAST, Status
+from sim.exchange.codes import (
+    BUY,
+    FLAG_STOP,
+    LIMIT,
+    MARKET,
+    POST_ONLY,
+    SELL,
+    TRIGGER_LAST,
+    Status,
+)
 from sim.exchange.layouts import (
     A_ENTRY,
     A_FEES,
@@ -67,7 +78,8 @@ from sim.exchange.layouts import (
     SLOT_MASK,
 )
 from sim.heatmap import price_edges, true_heatmap
-from sim.model import STAGE_WHALE, MarketModel
+from sim.model import MarketModel
+from sim.result import HuntRecord
 
 IDLE = "idle"
 SCOUT = "scout"
@@ -296,15 +308,11 @@ class Whale(Trader):
     Attributes:
         phase: the current phase name.
         target: the cluster of the hunt in progress, or None.
-        hunts: one dict per finished hunt: ``target`` (the cluster as a dict), ``side``,
-            ``start_t``, ``build_end_t``, ``push_end_t``, ``end_t`` (position closed),
-            ``built_lots``, ``built_notional``, ``pushed_notional``, ``push_outcome``,
-            ``liquidated_notional`` (hunted side, observed from the push on), ``peak_notional``,
-            ``pnl`` (wallet change: trades, fees and funding), ``realized_pnl``, ``fees``.
+        hunts: one ``sim.result.HuntRecord`` per finished hunt (``hunts.parquet``).
     """
 
     kind = "whale"
-    stage = STAGE_WHALE
+    stage = stages.WHALE
 
     def __init__(self, model: MarketModel, params: WhaleParams, venue: str = "perp",
                  heatmap_reader: HeatmapReader | None = None) -> None:
@@ -324,7 +332,7 @@ class Whale(Trader):
         self.phase = IDLE
         self.phase_since = model.t
         self.target: Cluster | None = None
-        self.hunts: list[dict] = []
+        self.hunts: list[HuntRecord] = []
         self._override: bool | None = None
         self._next_scout_t = -math.inf
         self._next_push_t = -math.inf
@@ -353,7 +361,7 @@ class Whale(Trader):
         """Advance the state machine by one step."""
         phase = self.phase
         if phase in (PUSH, HARVEST):
-            self._observe_liquidations()
+            self._observe_forced_flow()
         if phase == IDLE:
             if self.active and self.model.t >= self._next_scout_t:
                 self._scout()
@@ -394,10 +402,11 @@ class Whale(Trader):
         self.model.log_event(self.kind, "target", f"price={price:.1f} {target.describe()}")
         account = self.exchange.acct_f[self.account]
         self._hunt = {
-            "target": asdict(target), "side": target.side, "start_t": self.model.t,
-            "build_end_t": math.nan, "push_end_t": math.nan, "end_t": math.nan,
+            "start_t": self.model.t, "start_price": price,
+            "build_end_t": math.nan, "push_end_t": math.nan,
             "built_lots": 0, "built_notional": 0.0, "pushed_notional": 0.0,
-            "push_outcome": "", "liquidated_notional": 0.0, "peak_notional": 0.0,
+            "push_outcome": "", "liquidated_notional": 0.0, "stops_triggered_notional": 0.0,
+            "peak_notional": 0.0,
             "_wallet": float(account[A_WALLET]), "_realized": float(account[A_REALIZED]),
             "_fees": float(account[A_FEES]),
         }
@@ -580,23 +589,24 @@ class Whale(Trader):
 
     def _finish_hunt(self, reason: str) -> None:
         self._cancel_all()
-        h = self._hunt
+        h, target = self._hunt, self.target
         account = self.exchange.acct_f[self.account]
-        h["end_t"] = self.model.t
-        h["pnl"] = float(account[A_WALLET]) - h.pop("_wallet")
-        h["realized_pnl"] = float(account[A_REALIZED]) - h.pop("_realized")
-        h["fees"] = float(account[A_FEES]) - h.pop("_fees")
-        h.pop("_liq_lots_last", None)
-        self.hunts.append(h)
-        self.model.log_event(
-            self.kind, "hunt",
-            f"side={h['side']} centre={h['target']['centre']:.1f} "
-            f"built={h['built_notional']:.0f} pushed={h['pushed_notional']:.0f} "
-            f"outcome={h['push_outcome']} liquidated={h['liquidated_notional']:.0f} "
-            f"pnl={h['pnl']:.0f} fees={h['fees']:.0f}")
+        record = HuntRecord(
+            whale=self.account, map=self.params.heatmap, side=target.side,
+            start_t=h["start_t"], build_end_t=h["build_end_t"], push_end_t=h["push_end_t"],
+            end_t=self.model.t, start_price=h["start_price"], target_price=target.centre,
+            target_low=target.low, target_high=target.high, target_notional=target.payoff,
+            distance_pct=100.0 * target.distance_pct, built_notional=h["built_notional"],
+            pushed_notional=h["pushed_notional"], peak_notional=h["peak_notional"],
+            stops_triggered_notional=h["stops_triggered_notional"],
+            liquidated_notional=h["liquidated_notional"], outcome=h["push_outcome"],
+            end_reason=reason, pnl=float(account[A_WALLET]) - h["_wallet"],
+            realized_pnl=float(account[A_REALIZED]) - h["_realized"],
+            fees=float(account[A_FEES]) - h["_fees"])
+        self.hunts.append(record)
         self._hunt = {}
         self.target = None
-        self._set_phase(COOLDOWN, f"{reason}; pnl {h['pnl']:.0f} USD")
+        self._set_phase(COOLDOWN, f"{reason}; pnl {record.pnl:.0f} USD")
 
     # ------------------------------------------------------------ helpers
 
@@ -605,8 +615,18 @@ class Whale(Trader):
         self.phase = new
         self.phase_since = self.model.t
 
-    def _observe_liquidations(self) -> None:
-        """Add last step's liquidations of the hunted side to the hunt's tally."""
+    def _observe_forced_flow(self) -> None:
+        """Add last step's stops and liquidations of the hunted side to the hunt's tally.
+
+        The hunted side's stops are orders on the push's side (a long cluster's stops sell),
+        flagged ``FLAG_STOP`` on their fills; its liquidations are positions of that side.
+        """
+        cfg = self.exchange.config
+        fills = self.model.fills
+        stops = fills[((fills["flags"] & FLAG_STOP) != 0)
+                      & (fills["taker_side"] == self.target.push_side)]
+        self._hunt["stops_triggered_notional"] += float(
+            (stops["price"] * stops["qty"]).sum() * cfg.tick_size * cfg.lot_size)
         liqs = self.model.liquidations
         hunted = 1 if self.target.side == "long" else -1
         mine = liqs[liqs["side"] == hunted]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import metadata
@@ -24,14 +24,14 @@ from agents.market_maker import MarketMaker
 from agents.params import WhaleParams
 from agents.retail import RetailCrowd
 from agents.whale import Whale, mark_grid_reader
-from scenarios.schema import Scenario, load_scenario
+from scenarios.schema import Overrides, Scenario, load_scenario
 from sim.exchange import ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
 from sim.heatmap_estimate import PublicHeatmapObserver
 from sim.model import MarketModel
 from sim.recorder import Recorder
-from sim.result import RunResult
+from sim.result import RunResult, account_pnl
 
 VERSIONED = ("liqsim", "numpy", "numba", "mesa", "pandas", "pyarrow", "pydantic")
 
@@ -130,7 +130,7 @@ def _schedule_events(model: MarketModel, sc: Scenario, agents: dict[str, list]) 
                 model.schedule(event.to_s, "maker_withdrawal end", maker.resume)
 
 
-def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
+def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Overrides = (),
         out: str | Path | None = None,
         progress: Callable[[int, int], None] | None = None) -> RunResult:
     """Run a scenario (a bundled name, a path or a ``Scenario``); return its ``RunResult``.
@@ -138,10 +138,14 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
     Args:
         scenario: what to run.
         seed: replaces the scenario's seed.
-        overrides: ``key.path=value`` strings applied before validation.
+        overrides: applied before validation: ``key.path=value`` strings or a mapping of
+            key paths to values (``{"duration_s": 3600, "agents.retail.count": 5000}``).
         out: when given, the run directory to write (it must not exist or be empty).
         progress: called as ``progress(step, n_steps)`` every few hundred steps.
     """
+    if isinstance(scenario, Scenario) and overrides:
+        raise ValueError("overrides apply to a scenario name or file, not to a Scenario object "
+                         "(use Scenario.model_copy(update=...))")
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
     if seed is not None:
         sc = sc.model_copy(update={"seed": int(seed)})
@@ -157,7 +161,8 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
     wall = time.perf_counter() - started
     if progress is not None:
         progress(n_steps, n_steps)
-    result = market.recorder.result(model, _manifest(market, wall))
+    hunts = [hunt for whale in market.agents.get("whale", []) for hunt in whale.hunts]
+    result = market.recorder.result(model, _manifest(market, wall), hunts)
     if out is not None:
         result.write(out)
     return result
@@ -223,9 +228,7 @@ def summarize(result: RunResult) -> str:
     acc = result.accounts
     whales = acc[acc["agent_type"] == "whale"]
     if len(whales) and len(s):
-        mark = float(s["mark"].iloc[-1])
-        pnl = (whales["realized_pnl"] - whales["fees"] - whales["funding"]
-               + whales["position"] * (mark - whales["entry_price"])).sum()
+        pnl = account_pnl(whales, float(s["mark"].iloc[-1])).sum()
         lines.append(f"whale PnL    {pnl:,.0f} USD (fees and funding included, open at mark)")
     inv = m.get("invariants", {})
     lines.append(f"invariants   {'all passed' if inv.get('all_passed') else inv.get('failures')} "

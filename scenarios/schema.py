@@ -10,13 +10,14 @@ canonical JSON, defaults filled) is the run's identity.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import json
 import math
 import re
 import reprlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -588,24 +589,49 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}not valid YAML: {problem}"
 
 
-def _apply_overrides(label: str, data: dict, overrides: Sequence[str]) -> list[str]:
-    """Set each ``key.path=value`` in ``data`` (in order); return the problems found."""
+Overrides = Sequence[str] | Mapping[str, Any]
+"""``key.path=value`` strings (each value read as YAML), or a mapping of key paths to values."""
+
+
+def _override_pairs(label: str, overrides: Overrides) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Return ``(key path, value)`` for each override, and the problems found reading them."""
+    pairs: list[tuple[str, Any]] = []
     problems: list[str] = []
+    if isinstance(overrides, Mapping):
+        for key, value in overrides.items():
+            if not (isinstance(key, str) and _is_key_path(key)):
+                problems.append(f"{label}: override key {key!r}: expected a key path, e.g. "
+                                f"agents.retail.count")
+                continue
+            pairs.append((key, copy.deepcopy(value)))
+        return pairs, problems
+    if isinstance(overrides, str):
+        overrides = [overrides]
     for text in overrides:
-        key, sep, value_text = text.partition("=")
+        key, sep, value_text = str(text).partition("=")
         key = key.strip()
-        parts = key.split(".")
-        if not sep or not all(re.fullmatch(r"[A-Za-z0-9_]+", part) for part in parts):
+        if not sep or not _is_key_path(key):
             problems.append(f"{label}: --set {text!r}: expected key.path=value, e.g. "
                             f"agents.retail.count=100")
             continue
         try:
-            value = _parse_yaml(value_text)
+            pairs.append((key, _parse_yaml(value_text)))
         except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
             detail = (_yaml_problem(exc) if isinstance(exc, yaml.YAMLError)
                       else f"the value cannot be read as YAML: {exc}")
             problems.append(f"{label}: --set {key}: {detail}")
-            continue
+    return pairs, problems
+
+
+def _is_key_path(key: str) -> bool:
+    return all(re.fullmatch(r"[A-Za-z0-9_]+", part) for part in key.split("."))
+
+
+def _apply_overrides(label: str, data: dict, overrides: Overrides) -> tuple[list[str], set[str]]:
+    """Set each override in ``data`` (in order); return the problems found and the key paths."""
+    pairs, problems = _override_pairs(label, overrides)
+    for key, value in pairs:
+        parts = key.split(".")
         node: Any = data
         for depth, part in enumerate(parts[:-1]):
             child = _child(node, part)
@@ -628,7 +654,7 @@ def _apply_overrides(label: str, data: dict, overrides: Sequence[str]) -> list[s
             if not _set_child(node, parts[-1], value):
                 problems.append(f"{label}: --set {key}: no list item {parts[-1]} in "
                                 f"{'.'.join(parts[:-1])}")
-    return problems
+    return problems, {key for key, _ in pairs}
 
 
 def _child(node: dict | list, part: str) -> Any:
@@ -723,14 +749,15 @@ def _format_error(label: str, error: dict, set_paths: set[str]) -> list[str]:
     return [f"{label}: {path}: got {_short(value)}: {message}{from_set}"]
 
 
-def load_scenario(source: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+def load_scenario(source: str | Path, overrides: Overrides = ()) -> Scenario:
     """Return the validated scenario read from a bundled name or a YAML file.
 
     Args:
         source: a bundled scenario's name (see ``bundled_scenarios()``), or a path.
-        overrides: ``key.path=value`` strings applied before validation; each value is read
+        overrides: applied before validation: ``key.path=value`` strings, each value read
             as YAML (``agents.retail.count=100``, ``exchange.liquidation_trigger=last``,
-            ``events.0.at_s=60``).
+            ``events.0.at_s=60``), or a mapping of key paths to values
+            (``{"duration_s": 3600, "agents.retail.count": 5000}``).
 
     Raises:
         ScenarioError: with one line per problem: the file, the key path, the value found
@@ -738,10 +765,9 @@ def load_scenario(source: str | Path, overrides: Sequence[str] = ()) -> Scenario
     """
     label, raw = _read_source(source)
     data = _parse_document(label, raw)
-    problems = _apply_overrides(label, data, overrides)
+    problems, set_paths = _apply_overrides(label, data, overrides)
     if problems:
         raise ScenarioError(problems)
-    set_paths = {text.partition("=")[0].strip() for text in overrides}
     set_paths = {re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", p) for p in set_paths}
     try:
         # Strict: YAML already gives typed values, so "10" for a number or true for a count

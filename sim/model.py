@@ -6,18 +6,26 @@ One step (``step_s`` simulated seconds) is the story of DESIGN.md's data flow:
 2. spot agents trade on the spot book and the index is read from it (its mid), or the
    fundamental itself is the index (``exogenous``);
 3. the perpetual's clock and index move (premium sample, mark price);
-4. perpetual agents act in stage order (makers, arbitrageurs, whale, value, noise, retail);
+4. perpetual agents act in stage order (the roster and its order: ``agents.stages``);
 5. the exchange settles: stops and liquidations cascade, funding at funding times;
 6. the step's fills and liquidations are published and the recorder appends the step.
 
 Agents are ``mesa.Agent`` objects with an integer ``stage`` and an ``act()`` method; they reach
-the markets only through ``model.perp`` and ``model.spot`` (``sim.exchange.Exchange``).
+the markets only through ``model.perp`` and ``model.spot`` (``sim.exchange.Exchange``). The model
+knows one stage by name, ``SPOT_STAGE``: its agents act on the spot venue before the index is
+read; every other stage is an agent's business, and the model only sorts by it.
+
+Random streams (common random numbers): every component draws from its own Generator,
+``model.random_stream(name)``, seeded by ``SeedSequence(seed, spawn_key=(crc32(name),))``. The
+key depends on the name alone, so adding, removing or resizing one population never changes
+another's draws. The fundamental draws from the stream ``"fundamental"``.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import zlib
 from collections.abc import Callable
 
 import mesa
@@ -26,14 +34,7 @@ import numpy as np
 from sim.exchange import Exchange, ExchangeConfig
 from sim.fundamental import FundamentalProcess
 
-# Activation order within a step; agents of one stage act in the order they were created.
-STAGE_SPOT = 0  # acts on the spot book before the index is read
-STAGE_MAKER = 1
-STAGE_ARBITRAGE = 2
-STAGE_WHALE = 3
-STAGE_VALUE = 4
-STAGE_NOISE = 5
-STAGE_RETAIL = 6
+SPOT_STAGE = 0  # agents of this stage act on the spot venue before the index is read
 
 NO_OWNER = -1
 
@@ -44,7 +45,7 @@ class MarketModel(mesa.Model):
     Args:
         perp_config: the perpetual's contract and venue rules.
         fundamental: the fundamental value process.
-        seed: the root seed; every random draw comes from ``self.rng``.
+        seed: the root seed; each component draws from its own ``random_stream``.
         spot_config: rules of the spot book whose mid is the index; None makes the
             fundamental value itself the index (``exogenous``).
         step_s: simulated seconds per step.
@@ -62,6 +63,7 @@ class MarketModel(mesa.Model):
         self.step_s = float(step_s)
         self.t = 0.0
         self.fundamental = fundamental
+        self._fundamental_rng = self.random_stream("fundamental")
         self.perp = Exchange(perp_config)
         self.spot = Exchange(spot_config) if spot_config is not None else None
         self.index = fundamental.price
@@ -99,6 +101,17 @@ class MarketModel(mesa.Model):
         self.owner_kind[agent.unique_id] = getattr(agent, "kind", type(agent).__name__)
         return ids
 
+    def random_stream(self, name: str) -> np.random.Generator:
+        """Return a new Generator for the component ``name``, spawned from the root seed.
+
+        The spawn key is ``(crc32(name),)``: it depends on the name only, so two runs of one
+        seed give every component the same draws whatever else they contain (numpy's
+        ``SeedSequence`` keeps streams with distinct keys independent). Names are unique
+        within a run: ``"fundamental"``, ``"perp/retail"``, ``"spot/value"``, ``"perp/whale/0"``.
+        """
+        key = zlib.crc32(name.encode("utf-8"))
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(key,)))
+
     def schedule(self, t_seconds: float, label: str, action: Callable[[], None]) -> None:
         """Run ``action`` at the first step whose time reaches ``t_seconds``; log ``label``."""
         heapq.heappush(self._scheduled, (float(t_seconds), self._n_scheduled, label, action))
@@ -123,7 +136,7 @@ class MarketModel(mesa.Model):
         """Advance the market by one step (see the module docstring)."""
         self.t += self.step_s
         self._fire_scheduled()
-        value = self.fundamental.advance(self.rng, self.step_s)
+        value = self.fundamental.advance(self._fundamental_rng, self.step_s)
         order = self._activation_order()
         n_spot = self._n_spot
         if self.spot is not None:
@@ -158,7 +171,11 @@ class MarketModel(mesa.Model):
 
     def _activation_order(self) -> list[mesa.Agent]:
         if self._order is None:
+            for agent in self.agents:
+                if not isinstance(getattr(agent, "stage", None), int):
+                    raise TypeError(f"{type(agent).__name__} has no integer 'stage': every "
+                                    "agent says when it acts in a step (agents.stages)")
             agents = sorted(self.agents, key=lambda a: (a.stage, a.unique_id))
-            self._n_spot = sum(1 for a in agents if a.stage == STAGE_SPOT)
+            self._n_spot = sum(1 for a in agents if a.stage == SPOT_STAGE)
             self._order = agents
         return self._order

@@ -8,6 +8,8 @@ heatmap and the exchange invariants are sampled every ``heatmap_every`` steps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -16,11 +18,11 @@ from sim.exchange.codes import FLAG_LIQUIDATION, SELL
 from sim.exchange.layouts import LIQUIDATION_DTYPE
 from sim.heatmap import true_heatmap
 from sim.model import NO_OWNER, MarketModel
-from sim.result import RunResult
+from sim.result import HuntRecord, RunResult, hunt_table
 
-SERIES_COLUMNS = ("t", "last", "mid", "best_bid", "best_ask", "mark", "index", "funding_rate",
-                  "premium", "oi", "oi_notional", "volume", "liq_long_qty", "liq_short_qty",
-                  "insurance_fund")
+SERIES_COLUMNS = ("t", "last", "mid", "best_bid", "best_ask", "mark", "index", "fundamental",
+                  "funding_rate", "predicted_funding_rate", "premium", "oi", "oi_notional",
+                  "volume", "liq_long_qty", "liq_short_qty", "insurance_fund")
 TRADE_DTYPE = np.dtype([("t", np.float64), ("price", np.float64), ("qty", np.float64),
                         ("aggressor_side", np.int8), ("maker_account", np.int64),
                         ("taker_account", np.int64), ("is_liquidation", np.bool_)])
@@ -95,7 +97,8 @@ class Recorder:
         self.series[self.n_rows] = (
             model.t, _or_nan(ex.last_price), 0.5 * (bid + ask) * tick if both else np.nan,
             bid * tick if bid is not None else np.nan, ask * tick if ask is not None else np.nan,
-            ex.mark_price, ex.index_price, ex.funding_rate, ex.premium, oi, oi * ex.mark_price,
+            ex.mark_price, ex.index_price, model.fundamental.price, ex.funding_rate,
+            ex.predicted_funding_rate, ex.premium, oi, oi * ex.mark_price,
             self._volume, self._liq_long, self._liq_short, ex.insurance_fund,
         )
         self.n_rows += 1
@@ -126,8 +129,10 @@ class Recorder:
                     key = f"{venue}.{name}"
                     self.invariant_failures[key] = self.invariant_failures.get(key, 0) + 1
 
-    def result(self, model: MarketModel, manifest: dict) -> RunResult:
-        """Return the run's tables (the model's final state included)."""
+    def result(self, model: MarketModel, manifest: dict,
+               hunts: Iterable[HuntRecord] = ()) -> RunResult:
+        """Return the run's tables (the model's final state included) with the whales'
+        finished ``hunts``."""
         self.check_invariants(model)
         kinds = _owner_kinds(model)
         series = pd.DataFrame(self.series[: self.n_rows], columns=list(SERIES_COLUMNS))
@@ -154,7 +159,8 @@ class Recorder:
         }
         return RunResult(manifest=manifest, series=series, trades=trades,
                          liquidations=liquidations, funding=funding,
-                         accounts=_account_table(model, kinds), events=events, heatmap=heatmap)
+                         accounts=_account_table(model, kinds), events=events, heatmap=heatmap,
+                         hunts=hunt_table(hunts))
 
 
 def _or_nan(value: float | None) -> float:

@@ -10,13 +10,91 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-TABLES = ("series", "trades", "liquidations", "funding", "accounts", "events")
+TABLES = ("series", "trades", "liquidations", "funding", "accounts", "events", "hunts")
+
+
+@dataclass(frozen=True)
+class HuntRecord:
+    """One finished hunt of a whale: what it aimed at, what it spent, what it set off, and
+    what it made. Notionals in USD; ``_t`` fields in simulated seconds.
+
+    Attributes:
+        whale: the whale's account.
+        map: the heatmap it read, ``"true"`` or ``"estimated"``.
+        side: side of the hunted cluster: ``"long"`` (long liquidations below the price,
+            pushed down) or ``"short"`` (above, pushed up).
+        start_t: when the target was chosen; ``build_end_t``, ``push_end_t``, ``end_t`` when
+            the build, the push and the hunt (position closed) ended.
+        start_price: the trigger price (mark, or last if liquidations watch it) at ``start_t``.
+        target_price: the cluster's notional-weighted centre; ``target_low``, ``target_high``
+            its price range.
+        target_notional: the cluster's liquidation plus stop notional, as the whale's map
+            showed it at ``start_t``.
+        distance_pct: distance from ``start_price`` to the cluster's near edge (percent).
+        built_notional: position at entry price when the build ended.
+        pushed_notional: spent in the push's market orders.
+        peak_notional: largest position held (at entry price).
+        stops_triggered_notional: stop orders of the hunted side that fired from the push's
+            start to the hunt's end, at their fill prices.
+        liquidated_notional: liquidations of the hunted side over the same span, at their
+            fill prices (the bankruptcy price where the book could not fill).
+        outcome: how the push ended (``target reached``, ``budget spent``, ...).
+        end_reason: how the position was closed.
+        pnl: wallet change over the hunt (trades, fees and funding).
+        realized_pnl: realized trade PnL over the hunt; ``fees``: fees paid over it.
+    """
+
+    whale: int
+    map: str
+    side: str
+    start_t: float
+    build_end_t: float
+    push_end_t: float
+    end_t: float
+    start_price: float
+    target_price: float
+    target_low: float
+    target_high: float
+    target_notional: float
+    distance_pct: float
+    built_notional: float
+    pushed_notional: float
+    peak_notional: float
+    stops_triggered_notional: float
+    liquidated_notional: float
+    outcome: str
+    end_reason: str
+    pnl: float
+    realized_pnl: float
+    fees: float
+
+
+HUNT_COLUMNS = tuple(f.name for f in fields(HuntRecord))
+
+
+def hunt_table(records: Iterable[HuntRecord]) -> pd.DataFrame:
+    """Return one row per hunt, in the order given, with ``HUNT_COLUMNS`` even when empty."""
+    rows = [astuple(r) for r in records]
+    table = pd.DataFrame(rows, columns=list(HUNT_COLUMNS))
+    if not rows:
+        kinds = {f.name: (object if f.type == "str" else "float64" if f.type == "float"
+                          else "int64") for f in fields(HuntRecord)}
+        table = table.astype(kinds)
+    return table
+
+
+def account_pnl(accounts: pd.DataFrame, mark: float) -> pd.Series:
+    """Return each account's PnL in USD: realized trades, less fees and funding paid, plus the
+    open position marked at ``mark`` (``position x (mark - entry)``, base-currency positions)."""
+    return (accounts["realized_pnl"] - accounts["fees"] - accounts["funding"]
+            + accounts["position"] * (mark - accounts["entry_price"]))
 
 
 @dataclass
@@ -31,6 +109,7 @@ class RunResult:
         funding: every funding settlement.
         accounts: the final state of every perp account.
         events: whale phases, scheduled events.
+        hunts: one row per finished whale hunt (``HuntRecord``'s fields).
         heatmap: the true heatmap: ``t`` (T), ``price_edges`` (P+1), ``long`` and ``short`` (T x P)
             notional (USD) of open positions whose liquidation price lies in each bin.
     """
@@ -43,6 +122,7 @@ class RunResult:
     accounts: pd.DataFrame
     events: pd.DataFrame
     heatmap: dict[str, np.ndarray]
+    hunts: pd.DataFrame
 
     def write(self, directory: str | Path) -> Path:
         """Write the run directory ``directory`` atomically; return its path.

@@ -7,13 +7,14 @@ at 100,000 USD is 500 lots (0.5 BTC).
 
 from __future__ import annotations
 
+from agents import stages
 from agents.arbitrageur import Arbitrageur
 from agents.params import ArbitrageurParams
 from sim.exchange import ExchangeConfig
 from sim.exchange.codes import BUY, LIMIT, SELL
 from sim.exchange.layouts import I_POSITION
 from sim.fundamental import FundamentalProcess
-from sim.model import STAGE_ARBITRAGE, MarketModel
+from sim.model import MarketModel
 
 CLIP_LOTS = 500  # 50,000 USD clips at 100,000 USD and 0.001 BTC lots
 
@@ -49,7 +50,7 @@ def position(exchange, account: int) -> int:
 def test_rich_perp_is_sold():
     model = quiet_model()
     arb = Arbitrageur(model, params())
-    assert arb.stage == STAGE_ARBITRAGE and arb.spot_account is None
+    assert arb.stage == stages.ARBITRAGE and arb.spot_account is None
     quote(model.perp, 100_090.0, 100_110.0)  # mid 100,100: premium +10 bp > 5 bp
     look(arb)
     assert position(model.perp, arb.perp_account) == -CLIP_LOTS

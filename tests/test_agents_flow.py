@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agents import stages
 from agents.flow import (
     NOISE_MAX_RESTING,
     NOISE_ORDER_TTL_S,
@@ -18,7 +19,7 @@ from sim.exchange import ExchangeConfig
 from sim.exchange.codes import BUY, LIMIT, SELL
 from sim.exchange.layouts import I_POSITION
 from sim.fundamental import FundamentalProcess
-from sim.model import STAGE_NOISE, STAGE_SPOT, STAGE_VALUE, MarketModel
+from sim.model import MarketModel
 
 
 def market(seed: int = 1, volatility: float = 0.5, spot: bool = False) -> MarketModel:
@@ -100,7 +101,7 @@ def test_noise_account_at_its_limit_only_reduces():
 def test_noise_on_spot_acts_in_the_spot_stage():
     model = market(spot=True)
     noise = NoiseTraders(model, NoiseParams(count=3), venue="spot")
-    assert noise.stage == STAGE_SPOT and NoiseTraders.stage == STAGE_NOISE
+    assert noise.stage == stages.SPOT and NoiseTraders.stage == stages.NOISE
     assert noise.exchange is model.spot
 
 
@@ -120,7 +121,7 @@ def test_value_traders_buy_when_price_is_below_the_fundamental():
     model = market(volatility=0.0)
     deep_book(model.perp, 98_980.0, 99_000.0)  # 1 % under the fundamental
     value = ValueTraders(model, ValueParams(rate_per_s=2.0, estimate_noise_bps=0.0))
-    assert value.stage == STAGE_VALUE
+    assert value.stage == stages.VALUE
     for _ in range(100):
         model.step()
     held = positions(model.perp, value.accounts)

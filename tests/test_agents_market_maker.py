@@ -10,6 +10,7 @@ import math
 
 import pytest
 
+from agents import stages
 from agents.base import Trader
 from agents.flow import NoiseTraders, ValueTraders
 from agents.market_maker import (
@@ -23,7 +24,7 @@ from agents.params import MarketMakerParams, NoiseParams, ValueParams
 from sim.exchange import ExchangeConfig
 from sim.exchange.codes import BUY, LIMIT, MARKET, SELL
 from sim.fundamental import FundamentalProcess
-from sim.model import STAGE_MAKER, STAGE_SPOT, MarketModel
+from sim.model import MarketModel
 
 BP = 1e-4
 GRID = 100  # 1 bp of 100,000 USD in ticks
@@ -109,6 +110,8 @@ def test_realized_vol_of_steady_returns_is_their_size():
 
 class Idle(Trader):
     """Owns an account and does nothing."""
+
+    stage = stages.NOISE
 
     def act(self) -> None:
         pass
@@ -223,7 +226,7 @@ def test_quotes_are_pulled_while_realized_vol_exceeds_the_limit():
 def test_spot_maker_quotes_the_spot_book_around_the_fundamental():
     model = quiet_model(spot=True)
     maker = MarketMaker(model, maker_params(), venue="spot")
-    assert maker.stage == STAGE_SPOT and MarketMaker.stage == STAGE_MAKER
+    assert maker.stage == stages.SPOT and MarketMaker.stage == stages.MAKER
     model.step()
     bid_prices, _, ask_prices, _ = book(model.spot)
     assert bid_prices[0] == 999_900 and ask_prices[0] == 1_000_100

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from agents import stages
 from agents.base import Trader
 from agents.params import DEFAULT_LEVERAGE_MIX, RetailParams
 from agents.retail import (
@@ -32,7 +33,7 @@ from sim.exchange.book import order_slot
 from sim.exchange.codes import BUY, LIMIT, SELL, Status
 from sim.exchange.layouts import A_ENTRY, A_LEVERAGE, A_LIQ_PRICE, A_WALLET, I_POSITION, O_PRICE
 from sim.fundamental import FundamentalProcess
-from sim.model import STAGE_MAKER, MarketModel
+from sim.model import MarketModel
 
 TICK = 0.1
 
@@ -42,7 +43,7 @@ class LadderMaker(Trader):
     index, cancelled and requoted every step."""
 
     kind = "ladder"
-    stage = STAGE_MAKER
+    stage = stages.MAKER
 
     def __init__(self, model: MarketModel, levels: int = 20, spacing_ticks: int = 5,
                  qty_lots: int = 5_000) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agents import stages
 from agents.base import Trader
 from agents.params import WhaleParams
 from agents.whale import (
@@ -43,7 +44,7 @@ from sim.exchange.codes import (
     Status,
 )
 from sim.fundamental import FundamentalProcess
-from sim.model import STAGE_ARBITRAGE, STAGE_MAKER, MarketModel
+from sim.model import MarketModel
 
 LOT = 0.001
 CLUSTER_LOTS = 2_000
@@ -57,7 +58,7 @@ class Ladder(Trader):
     """Test liquidity: a LIMIT ladder around the last trade price, refreshed every step."""
 
     kind = "ladder"
-    stage = STAGE_MAKER
+    stage = stages.MAKER
 
     def __init__(self, model: MarketModel, levels: int = 30, spacing_ticks: int = 500,
                  lots: int = 300) -> None:
@@ -83,7 +84,7 @@ class Flow(Trader):
     """Test flow: a market buy, then a market sell, of ``lots`` each, alternately."""
 
     kind = "flow"
-    stage = STAGE_ARBITRAGE
+    stage = stages.ARBITRAGE
 
     def __init__(self, model: MarketModel, lots: int = 250) -> None:
         super().__init__(model)
@@ -314,20 +315,20 @@ def test_hunts_a_long_cluster_phase_by_phase():
     assert targets[0].startswith("price=") and "side=long centre=98475.0" in targets[0]
     assert len(whale.hunts) == 1
     hunt = whale.hunts[0]
-    assert hunt["side"] == "long" and hunt["push_outcome"] == "target reached"
-    assert hunt["start_t"] == 5.0
-    assert hunt["start_t"] < hunt["build_end_t"] < hunt["push_end_t"] <= hunt["end_t"]
+    assert hunt.side == "long" and hunt.outcome == "target reached"
+    assert hunt.start_t == 5.0
+    assert hunt.start_t < hunt.build_end_t < hunt.push_end_t <= hunt.end_t
     # It built a short of about BUILD_SHARE x 2.4 M, passively, before pushing.
-    assert hunt["built_lots"] > 0
-    assert hunt["built_notional"] == pytest.approx(BUILD_SHARE * 2.4e6, rel=0.05)
-    assert hunt["pushed_notional"] > 0
+    assert hunt.built_notional == pytest.approx(BUILD_SHARE * 2.4e6, rel=0.05)
+    assert hunt.pushed_notional > 0
     # Every long of the crowd was liquidated, below its 100,000 entry.
     assert (model.perp.acct_i[crowd, 0] == 0).all()
-    assert 0.9 * 8e6 < hunt["liquidated_notional"] < 8e6
+    assert 0.9 * 8e6 < hunt.liquidated_notional < 8e6
     assert model.perp.account(whale.account).position_lots == 0
-    assert hunt["peak_notional"] == pytest.approx(max(held))
-    summary = [d for _, _, k, d in model.events if k == "hunt"]
-    assert len(summary) == 1 and f"pnl={hunt['pnl']:.0f}" in summary[0]
+    assert hunt.peak_notional == pytest.approx(max(held))
+    # The hunt's PnL is the wallet's change over the hunt, the only one of the run.
+    assert hunt.pnl == pytest.approx(model.perp.account(whale.account).wallet
+                                     - whale.params.wallet)
 
 
 def test_squeezes_a_short_cluster_as_the_mirror_image():
@@ -338,11 +339,11 @@ def test_squeezes_a_short_cluster_as_the_mirror_image():
         positions.append(model.perp.account(whale.account).position_lots)
     assert phases(model)[:6] == HUNT
     hunt = whale.hunts[0]
-    assert hunt["side"] == "short" and hunt["target"]["centre"] == 101_525.0
-    assert hunt["push_outcome"] == "target reached"
+    assert hunt.side == "short" and hunt.target_price == 101_525.0
+    assert hunt.outcome == "target reached"
     assert min(positions) >= 0 and max(positions) > 0  # it was long, never short
     assert (model.perp.acct_i[crowd, 0] == 0).all()
-    assert hunt["liquidated_notional"] > 0.9 * 8e6
+    assert hunt.liquidated_notional > 0.9 * 8e6
     assert positions[-1] == 0
 
 
@@ -352,7 +353,7 @@ def test_position_never_exceeds_max_position_notional():
     held = run_recording(model, whale, 300)
     assert max(held) <= 1_200_000.0
     assert max(held) > 1_100_000.0  # the limit was what stopped it
-    assert whale.hunts[0]["push_outcome"] == "position limit reached"
+    assert whale.hunts[0].outcome == "position limit reached"
     assert "push -> harvest: position limit reached" in [
         d for _, _, k, d in model.events if k == "phase"]
 
@@ -387,8 +388,8 @@ def test_waits_for_its_window_and_set_active_off_aborts_the_build():
     # A build that never pushed still closes its position; no hunt starts while off.
     model.run_until(400.0)
     assert model.perp.account(whale.account).position_lots == 0
-    assert whale.hunts[0]["push_outcome"] == "deactivated while building"
-    assert whale.hunts[0]["pushed_notional"] == 0.0
+    assert whale.hunts[0].outcome == "deactivated while building"
+    assert whale.hunts[0].pushed_notional == 0.0
     assert phases(model)[-1] == "cooldown -> idle" and whale.phase == "idle"
 
 
@@ -399,7 +400,7 @@ def test_rejected_orders_end_the_hunt_without_crashing():
     details = [d for _, _, k, d in model.events if k == "phase"]
     assert "build -> push: build order rejected: INSUFFICIENT_MARGIN" in details
     assert "push -> harvest: push order rejected: INSUFFICIENT_MARGIN" in details
-    assert whale.hunts[0]["built_lots"] == 0 and whale.hunts[0]["pnl"] == 0.0
+    assert whale.hunts[0].built_notional == 0.0 and whale.hunts[0].pnl == 0.0
     assert whale.phase == "cooldown"
 
 
@@ -437,5 +438,5 @@ def test_unwinds_in_clips_when_harvest_time_is_up():
     assert len(taken) >= (short_lots - 1_000) / 1_000
     assert all(b[0] - a[0] >= 2.0 for a, b in zip(taken, taken[1:], strict=False))
     assert phases(model)[-1] == "harvest -> cooldown"
-    assert whale.hunts[0]["push_outcome"] == "deactivated while building"
+    assert whale.hunts[0].outcome == "deactivated while building"
     assert "unwound at market in clips" in [d for _, _, k, d in model.events if k == "phase"][-1]

@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents import stages
 from agents.base import Trader
 from sim.exchange import ExchangeConfig
 from sim.exchange.codes import BUY, LIMIT, MARKET, SELL
 from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
-from sim.model import STAGE_MAKER, STAGE_NOISE, MarketModel
+from sim.model import MarketModel
 from sim.recorder import SERIES_COLUMNS, Recorder
 from sim.result import RunResult
 
@@ -20,7 +21,7 @@ class Ladder(Trader):
     """Test-only liquidity: one bid and one ask 5 ticks around the index, renewed each step."""
 
     kind = "ladder"
-    stage = STAGE_MAKER
+    stage = stages.MAKER
 
     def __init__(self, model: MarketModel) -> None:
         super().__init__(model)
@@ -39,7 +40,7 @@ class Taker(Trader):
     """Test-only flow: a market order of 1..10 lots each step, side by coin flip."""
 
     kind = "taker"
-    stage = STAGE_NOISE
+    stage = stages.NOISE
 
     def __init__(self, model: MarketModel) -> None:
         super().__init__(model)

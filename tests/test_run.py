@@ -13,7 +13,7 @@ from scenarios.runner import largest_cascade, run
 
 SHORT = ("duration_s=900", "agents.retail.count=500", "agents.whale.active_from_s=120")
 FILES = ("series.parquet", "trades.parquet", "liquidations.parquet", "funding.parquet",
-         "accounts.parquet", "events.parquet", "heatmap_true.npz")
+         "accounts.parquet", "events.parquet", "hunts.parquet", "heatmap_true.npz")
 
 
 def _cli_run(out, seed=3, *extra):
