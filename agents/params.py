@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DEFAULT_LEVERAGE_MIX: dict[float, float] = {5: 0.15, 10: 0.30, 25: 0.25, 50: 0.20, 100: 0.10}
+# The crowd's default mix is the one the public estimate assumes: one table, in sim.
+from sim.heatmap_estimate import DEFAULT_LEVERAGE_MIX
 
 
 class _Params(BaseModel):
