@@ -68,11 +68,9 @@ class MarketModel(mesa.Model):
         self.spot = Exchange(spot_config) if spot_config is not None else None
         self.index = fundamental.price
         self.account_owner = np.full(1024, NO_OWNER, dtype=np.int64)
-        self.spot_account_owner = np.full(1024, NO_OWNER, dtype=np.int64)
         self.owner_kind: dict[int, str] = {}
         self.fills = self.perp.drain_fills()
         self.liquidations = self.perp.drain_liquidations()
-        self.spot_fills = self.fills
         self.events: list[tuple[float, str, str, str]] = []
         self.observers: list[Callable[[MarketModel], None]] = []
         self._scheduled: list[tuple[float, int, str, Callable[[], None]]] = []
@@ -88,16 +86,13 @@ class MarketModel(mesa.Model):
         if exchange is None:
             raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
         ids = exchange.open_accounts(n, wallet, leverage)
-        owners = self.account_owner if venue == "perp" else self.spot_account_owner
-        if ids[-1] >= owners.shape[0]:
-            grown = np.full(max(2 * owners.shape[0], int(ids[-1]) + 1), NO_OWNER, np.int64)
-            grown[: owners.shape[0]] = owners
-            owners = grown
-            if venue == "perp":
-                self.account_owner = owners
-            else:
-                self.spot_account_owner = owners
-        owners[ids] = agent.unique_id
+        if venue == "perp":  # outputs name the owner of every perp account
+            if ids[-1] >= self.account_owner.shape[0]:
+                grown = np.full(max(2 * self.account_owner.shape[0], int(ids[-1]) + 1),
+                                NO_OWNER, np.int64)
+                grown[: self.account_owner.shape[0]] = self.account_owner
+                self.account_owner = grown
+            self.account_owner[ids] = agent.unique_id
         self.owner_kind[agent.unique_id] = getattr(agent, "kind", type(agent).__name__)
         return ids
 
@@ -144,7 +139,7 @@ class MarketModel(mesa.Model):
             for agent in order[:n_spot]:
                 agent.act()
             self.spot.settle()
-            self.spot_fills = self.spot.drain_fills()
+            self.spot.drain_fills()  # no output holds spot fills: drained so the log stays small
             mid = self.spot.mid_price
             self.index = mid if mid is not None else (self.spot.last_price or value)
         else:
@@ -152,7 +147,7 @@ class MarketModel(mesa.Model):
         self.perp.begin_step(self.t, self.index, self.step_s)
         for agent in order[n_spot:]:
             agent.act()
-        self.settle_report = self.perp.settle()
+        self.perp.settle()
         self.fills = self.perp.drain_fills()
         self.liquidations = self.perp.drain_liquidations()
         for observe in self.observers:

@@ -78,13 +78,6 @@ class Trigger(IntEnum):
     MARK = TRIGGER_MARK
 
 
-class MarginMode(IntEnum):
-    """Isolated: the position can lose only its own margin. Cross: the whole wallet backs it."""
-
-    ISOLATED = ISOLATED_MARGIN
-    CROSS = CROSS_MARGIN
-
-
 class Status(IntEnum):
     """Outcome of an order-entry or cancel request; anything but OK left the state unchanged."""
 

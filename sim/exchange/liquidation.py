@@ -157,19 +157,6 @@ def liquidation_peek(acct_i, ex_i, lkeys, lvals, h):
     return np.nan, -1
 
 
-@njit(cache=True)
-def liquidation_check(acct_i, ex_i, lkeys, lvals, price):
-    """Return the number of heap tops crossed by ``price`` (0, 1 or 2): the per-step check."""
-    n = 0
-    lp, account = liquidation_peek(acct_i, ex_i, lkeys, lvals, LONGS)
-    if account >= 0 and price <= lp:
-        n += 1
-    lp, account = liquidation_peek(acct_i, ex_i, lkeys, lvals, SHORTS)
-    if account >= 0 and price >= lp:
-        n += 1
-    return n
-
-
 @njit(cache=True, inline="always")
 def apply_book_fills(fills, start, end, acct_f, acct_i, ex_f, ex_i):
     """Settle fills[start:end] on the accounts: makers pay the maker fee, takers the taker fee.
