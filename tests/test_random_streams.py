@@ -30,6 +30,7 @@ def _fundamental_bytes(**changes) -> bytes:
     return result.series["fundamental"].to_numpy().tobytes()
 
 
+@pytest.mark.slow
 def test_fundamental_is_identical_whatever_the_crowd_the_whale_and_its_map():
     base = _fundamental_bytes()
     assert base == _fundamental_bytes(**{"agents.retail.count": 500})

@@ -12,6 +12,8 @@ import pytest
 from analysis.stylized_facts import autocorrelation, log_returns, stylized_facts
 from scenarios.runner import run
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def calm():

@@ -43,6 +43,7 @@ def test_run_writes_every_file_and_a_manifest_with_invariants(tmp_path):
     assert len(manifest["scenario_sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_files(tmp_path):
     assert _cli_run(tmp_path / "a", 5).exit_code == 0
     assert _cli_run(tmp_path / "b", 5).exit_code == 0
