@@ -4,10 +4,13 @@ For one run (:func:`run_tables`), on both maps (the true map and the public esti
 grid): clusters at every snapshot (``analysis.clusters``); at decision times one every
 ``decision_every_s``, their outcomes within the horizon with the funding / OI state
 (``analysis.outcomes``, ``analysis.signals``), the magnet levels (``analysis.magnet``) and the
-direction table; the estimate's accuracy (``analysis.accuracy``); the whale's hunts from the
-event log. Across runs (:func:`summary_tables`), grouped by scenario: magnet lift with
-bootstrap intervals (over runs, or over blocks of time for one run), outcome shares, the
-signal cross-tab and the trader's claims, the direction logit, the estimate's accuracy.
+direction table; the estimate's accuracy (``analysis.accuracy``); the whale's hunts as the run
+recorded them (``hunts.parquet``, one ``sim.result.HuntRecord`` per row). Funding is read as
+recorded too: the series' ``predicted_funding_rate``, against the interest rate of the run's
+manifest (``resolved_scenario.exchange``). Across runs (:func:`summary_tables`), grouped by
+scenario: magnet lift with bootstrap intervals (over runs, or over blocks of time for one run),
+outcome shares, the signal cross-tab and the trader's claims, the direction logit, the
+estimate's accuracy.
 
 On disk (:func:`analyze_run_dir`, :func:`analyze_runs`)::
 
@@ -34,7 +37,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -46,8 +48,8 @@ from analysis.accuracy import estimated_map, map_accuracy
 from analysis.clusters import detect_clusters, price_path
 from analysis.magnet import direction_logit, direction_table, magnet_levels, magnet_lift
 from analysis.outcomes import OUTCOMES, classify_outcomes
-from analysis.signals import compare_state, predicted_funding, signal_states, signal_table
-from sim.result import TABLES, RunResult
+from analysis.signals import PREDICTED_FUNDING, compare_state, signal_states, signal_table
+from sim.result import HUNT_COLUMNS, TABLES, RunResult, account_pnl
 
 MAPS = ("true", "estimated")
 RAW_TABLES = ("clusters", "outcomes", "magnet_levels", "direction", "accuracy", "whale_hunts",
@@ -68,8 +70,9 @@ CLAIMS = (
 
 __all__ = ["DEFAULT_CONFIG", "AnalysisConfig", "NotARunDirectory", "analysis_is_current",
            "analyze_run_dir", "analyze_runs", "check_run_dir", "combine_runs",
-           "default_combined_dir", "fit_direction_logit", "load_raw_tables", "run_tables",
-           "summary_tables", "varying_features", "whale_events", "write_tables"]
+           "default_combined_dir", "fit_direction_logit", "hunt_targets", "load_raw_tables",
+           "recorded_exchange", "run_tables", "summary_tables", "varying_features",
+           "whale_figures", "whale_hunt_table", "whale_pnl", "write_tables"]
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,18 @@ class AnalysisConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> AnalysisConfig:
-        """Return the config in ``data``, ignoring keys it does not know."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Return the config in ``data``; keys it leaves out keep their defaults.
+
+        Raises:
+            ValueError: ``data`` holds keys that are no setting; the message names them and
+                lists the valid ones.
+        """
+        names = [f.name for f in fields(cls)]
+        unknown = [str(k) for k in data if k not in names]
+        if unknown:
+            raise ValueError(f"unknown analysis setting{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(unknown)}; valid settings are: {', '.join(names)}")
+        return cls(**data)
 
 
 DEFAULT_CONFIG = AnalysisConfig()
@@ -134,8 +146,9 @@ class NotARunDirectory(ValueError):
 def check_run_dir(path: str | Path) -> Path:
     """Return ``path`` if it holds a complete run directory, else raise ``NotARunDirectory``.
 
-    Complete: ``manifest.json`` (a JSON object with a ``scenario``), every table's Parquet file
-    and ``heatmap_true.npz``. Nothing is read beyond the manifest.
+    Complete: ``manifest.json`` (a JSON object with a ``scenario`` and the exchange's funding
+    rules, :func:`recorded_exchange`), every table's Parquet file and ``heatmap_true.npz``.
+    Nothing is read beyond the manifest.
     """
     p = Path(path)
     if not p.is_dir():
@@ -153,40 +166,86 @@ def check_run_dir(path: str | Path) -> Path:
         raise NotARunDirectory(f"{p}: manifest.json is not readable JSON ({exc})") from None
     if not isinstance(manifest, dict) or "scenario" not in manifest:
         raise NotARunDirectory(f"{p}: manifest.json names no scenario")
+    try:
+        recorded_exchange(manifest)
+    except ValueError as exc:
+        raise NotARunDirectory(f"{p}: {exc}") from None
     return p
 
 
-def key_values(detail: str) -> dict[str, object]:
-    """Return the ``key=value`` pairs of an event's detail (values may hold spaces).
+def recorded_exchange(manifest: Mapping) -> dict[str, float]:
+    """Return the funding rules the run was made with, from its manifest's resolved scenario.
 
-    ``"side=long centre=100625.5 outcome=target reached pnl=7731"`` ->
-    ``{"side": "long", "centre": 100625.5, "outcome": "target reached", "pnl": 7731.0}``.
+    Returns:
+        ``interest_rate`` (per funding interval) and ``funding_interval_s``, as
+        ``resolved_scenario.exchange`` records them (``scenarios.schema.ExchangeSpec``).
+
+    Raises:
+        ValueError: the manifest does not record them; the message names the missing key.
     """
-    out: dict[str, object] = {}
-    for key, value in re.findall(r"(\w+)=(.*?)(?=\s+\w+=|$)", detail):
-        try:
-            out[key] = float(value.rstrip("%"))
-        except ValueError:
-            out[key] = value
+    exchange = manifest.get("resolved_scenario")
+    exchange = exchange.get("exchange") if isinstance(exchange, Mapping) else None
+    out = {}
+    for key in ("interest_rate", "funding_interval_s"):
+        value = exchange.get(key) if isinstance(exchange, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"manifest.json records no resolved_scenario.exchange.{key}")
+        out[key] = float(value)
     return out
 
 
-def whale_events(events: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Return the whale's events of ``kind`` ('hunt', 'target') with their detail as columns."""
-    rows = events[(events["agent"] == "whale") & (events["kind"] == kind)]
-    parsed = [{"t": float(t), **key_values(str(d))} for t, d in zip(rows["t"], rows["detail"],
-                                                                  strict=True)]
-    return pd.DataFrame(parsed, columns=None if parsed else ["t"])
+WHALE_HUNT_COLUMNS = ("group", "seed", *HUNT_COLUMNS)
+"""The ``whale_hunts`` table: the run's identity, then ``sim.result.HuntRecord``'s fields."""
 
 
-def _whale_pnl(accounts: pd.DataFrame, series: pd.DataFrame) -> float:
+def whale_hunt_table(hunts: pd.DataFrame, group: str, seed: int) -> pd.DataFrame:
+    """Return the run's ``whale_hunts`` table: one row per finished hunt, as recorded.
+
+    The columns are :data:`WHALE_HUNT_COLUMNS`: the stops a push set off
+    (``stops_triggered_notional``) and the liquidations (``liquidated_notional``) apart.
+    """
+    table = hunts[list(HUNT_COLUMNS)].reset_index(drop=True)
+    table.insert(0, "group", group)
+    table.insert(1, "seed", seed)
+    return table
+
+
+def hunt_targets(hunts: pd.DataFrame) -> pd.DataFrame:
+    """Return the hunts' targets as heatmap marks: ``t`` (``start_t``, when the whale chose
+    it), ``centre`` (``target_price``) and ``side``."""
+    return pd.DataFrame({"t": hunts["start_t"].to_numpy(np.float64),
+                         "centre": hunts["target_price"].to_numpy(np.float64),
+                         "side": hunts["side"].to_numpy(object)})
+
+
+def whale_figures(hunts: pd.DataFrame, accounts: pd.DataFrame, series: pd.DataFrame
+                  ) -> dict[str, float]:
+    """Return the run's whale figures, for its ``run`` row.
+
+    Returns:
+        ``whale_hunts`` (finished hunts), ``whale_hunts_target_reached`` (pushes that reached
+        the target), ``whale_pushed_usd``, ``whale_stops_triggered_usd`` and
+        ``whale_liquidated_usd`` (summed over the hunts) and ``whale_pnl_usd``
+        (:func:`whale_pnl`, the open position included).
+    """
+    return {
+        "whale_hunts": len(hunts),
+        "whale_hunts_target_reached": int((hunts["outcome"] == "target reached").sum()),
+        "whale_pushed_usd": float(hunts["pushed_notional"].sum()),
+        "whale_stops_triggered_usd": float(hunts["stops_triggered_notional"].sum()),
+        "whale_liquidated_usd": float(hunts["liquidated_notional"].sum()),
+        "whale_pnl_usd": whale_pnl(accounts, series),
+    }
+
+
+def whale_pnl(accounts: pd.DataFrame, series: pd.DataFrame) -> float:
+    """Return the whales' PnL in USD at the run's last mark (``sim.result.account_pnl``);
+    NaN without a whale or a series."""
     whales = accounts[accounts["agent_type"] == "whale"]
     if whales.empty or series.empty:
         return float("nan")
     mark = float(series["mark"].ffill().iloc[-1])
-    pnl = (whales["realized_pnl"] - whales["fees"] - whales["funding"]
-           + whales["position"] * (mark - whales["entry_price"]))
-    return float(pnl.sum())
+    return float(account_pnl(whales, mark).sum())
 
 
 def _rng(config: AnalysisConfig, *keys: int) -> np.random.Generator:
@@ -212,8 +271,8 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
     manifest = result.manifest
     group = str(manifest.get("scenario", "run"))
     seed = int(manifest.get("seed", 0))
-    series = result.series.copy()
-    series["predicted_funding"] = predicted_funding(series)
+    funding = recorded_exchange(manifest)
+    series = result.series
     maps = {"true": result.heatmap,
             "estimated": estimated_map(result) if est_map is None else est_map}
     # Null levels are drawn at snapshot times after the warm-up, like the clusters' times.
@@ -228,7 +287,8 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
                                 horizon_s=c.horizon_s, near=c.near, reversal_s=c.reversal_s,
                                 run_on=c.run_on, every_s=c.decision_every_s,
                                 price_column=c.price_column)
-        out = signal_states(out, series, funding_column="predicted_funding")
+        out = signal_states(out, series, interest=funding["interest_rate"],
+                            funding_column=PREDICTED_FUNDING)
         outcomes.append(out.assign(map=name))
         levels.append(magnet_levels(out, series, rng=_rng(c, seed, m), horizon_s=c.horizon_s,
                                     near=c.near, n_null=c.n_null,
@@ -237,12 +297,12 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
                                     price_column=c.price_column).assign(map=name))
         direction.append(direction_table(out, series, horizon_s=c.direction_horizon_s,
                                          price_column=c.price_column,
-                                         funding_column="predicted_funding").assign(map=name))
+                                         funding_column=PREDICTED_FUNDING).assign(map=name))
     accuracy = map_accuracy(maps["true"], maps["estimated"], k=c.top_k,
                             price_tolerance=c.price_tolerance)
     liq = result.liquidations
     notional = liq["qty"] * liq["entry_price"] if len(liq) else pd.Series(dtype=float)
-    hunts = whale_events(result.events, "hunt")
+    hunts = result.hunts
     t_path, p_path = price_path(series, c.price_column)
     run = {
         "group": group, "seed": seed, "scenario_sha256": manifest.get("scenario_sha256", ""),
@@ -255,8 +315,9 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
         "n_liquidations": len(liq),
         "liquidated_long_usd": float(notional[liq["side"] > 0].sum()) if len(liq) else 0.0,
         "liquidated_short_usd": float(notional[liq["side"] < 0].sum()) if len(liq) else 0.0,
-        "whale_hunts": len(hunts),
-        "whale_pnl_usd": _whale_pnl(result.accounts, series),
+        "interest_rate": funding["interest_rate"],
+        "funding_interval_h": funding["funding_interval_s"] / 3600.0,
+        **whale_figures(hunts, result.accounts, series),
     }
     tables = {
         "clusters": pd.concat(clusters, ignore_index=True),
@@ -264,7 +325,7 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
         "magnet_levels": pd.concat(levels, ignore_index=True),
         "direction": pd.concat(direction, ignore_index=True),
         "accuracy": pd.DataFrame([{"group": group, "seed": seed, **accuracy}]),
-        "whale_hunts": hunts.assign(group=group, seed=seed),
+        "whale_hunts": whale_hunt_table(hunts, group, seed),
         "run": pd.DataFrame([run]),
     }
     for name in ("clusters", "outcomes", "magnet_levels", "direction"):
@@ -470,15 +531,17 @@ def run_figures(result: RunResult, tables: Mapping[str, pd.DataFrame],
     from analysis import figures
 
     folder = Path(folder)
-    series = result.series.copy()
-    series["predicted_funding"] = predicted_funding(series)
+    series = result.series
+    funding = recorded_exchange(result.manifest)
     outcomes = tables["outcomes"]
     label = f"{tables['run']['group'].iloc[0]}, seed {tables['run']['seed'].iloc[0]}"
     out = {}
     fig = figures.heatmap_figure(result.heatmap, series,
                                  clusters=outcomes[outcomes["map"] == "true"],
-                                 targets=whale_events(result.events, "target"),
+                                 targets=hunt_targets(result.hunts),
                                  price_column=config.price_column,
+                                 interest_rate=funding["interest_rate"],
+                                 funding_interval_s=funding["funding_interval_s"],
                                  title=f"true liquidation map, {label}")
     out["heatmap"] = figures.save(fig, folder / "heatmap.png")
     t_path, p_path = price_path(series, config.price_column)
@@ -558,10 +621,14 @@ def combine_runs(run_dirs: Sequence[str | Path], out_dir: str | Path,
     """Write the summary tables over analyzed runs into ``out_dir``; return them.
 
     Also writes ``runs`` (one row per run: identity, headline figures, accuracy, the run's
-    own lift and shares) and the summary figures into ``out_dir/figures``.
+    own lift and shares), ``whale_hunts`` (every run's hunts) and the summary figures into
+    ``out_dir/figures``.
     """
     raw = [load_raw_tables(d) for d in run_dirs]
     summary = summary_tables(raw, config)
+    hunts = [r["whale_hunts"] for r in raw]
+    # Only runs with a hunt: concatenating empty frames would loosen the column types.
+    hunts = pd.concat([h for h in hunts if len(h)] or hunts[:1], ignore_index=True)
     rows = []
     for d in run_dirs:
         info = json.loads((Path(d) / "analysis" / "summary.json").read_text())
@@ -569,10 +636,10 @@ def combine_runs(run_dirs: Sequence[str | Path], out_dir: str | Path,
         rows.append({"run_dir": str(d), **info})
     runs = pd.DataFrame(rows)
     out = Path(out_dir)
-    write_tables(out, {**summary, "runs": runs})
+    write_tables(out, {**summary, "runs": runs, "whale_hunts": hunts})
     if figures:
         summary_figures(summary, out / "figures")
-    return {**summary, "runs": runs}
+    return {**summary, "runs": runs, "whale_hunts": hunts}
 
 
 def default_combined_dir(run_dirs: Sequence[str | Path]) -> Path:

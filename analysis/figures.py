@@ -185,14 +185,17 @@ def _bar_sums(t: np.ndarray, values: np.ndarray, width_s: float) -> tuple[np.nda
 
 def heatmap_figure(heatmap: Mapping[str, np.ndarray], series: pd.DataFrame, *,
                    clusters: pd.DataFrame | None = None, targets: pd.DataFrame | None = None,
-                   price_column: str = "last", funding_column: str | None = "predicted_funding",
+                   price_column: str = "last",
+                   funding_column: str | None = "predicted_funding_rate",
+                   interest_rate: float | None = None, funding_interval_s: float | None = None,
                    price_color: str = PRICE_COLOR, title: str | None = None) -> Figure:
     """Return the heatmap with funding, open-interest and liquidation panels under it.
 
-    The four panels share the time axis (hours). Funding is in % per 8 h: the settled rate
-    (steps) and, when ``funding_column`` is in ``series``, the rate the interval so far would
-    settle at; the dashed line is the 0.01 % interest baseline. OI is the notional in USD
-    millions. Liquidations are USD (size x mark) per bar, longs up, shorts down.
+    The four panels share the time axis (hours). Funding is in % per funding interval
+    (``funding_interval_s``, named on the axis when given): the settled rate (steps) and, when
+    ``funding_column`` is in ``series``, the rate the interval so far would settle at (as the
+    run recorded it); the dashed line is the run's ``interest_rate``, when given. OI is the
+    notional in USD millions. Liquidations are USD (size x mark) per bar, longs up, shorts down.
     """
     fig = new_figure((12, 9.5))
     grid = fig.add_gridspec(4, 2, width_ratios=[60, 1.2], height_ratios=[4.2, 1, 1, 1.1],
@@ -224,7 +227,9 @@ def heatmap_figure(heatmap: Mapping[str, np.ndarray], series: pd.DataFrame, *,
         if funding_column and funding_column in s.columns:
             ax_fund.plot(th, 100.0 * s[funding_column].to_numpy(np.float64), color="#c0392b",
                          linewidth=0.9, label="predicted")
-        ax_fund.axhline(0.01, color="#888888", linestyle="--", linewidth=0.7)
+        if interest_rate is not None:
+            ax_fund.axhline(100.0 * interest_rate, color="#888888", linestyle="--",
+                            linewidth=0.7)
         ax_fund.legend(loc="upper left", fontsize=7, ncols=2)
         ax_oi.plot(th, s["oi_notional"].to_numpy(np.float64) / 1e6, color="#2c3e50",
                    linewidth=1.0)
@@ -238,7 +243,8 @@ def heatmap_figure(heatmap: Mapping[str, np.ndarray], series: pd.DataFrame, *,
                        color=color, label=label)
         ax_liq.axhline(0.0, color="#444444", linewidth=0.6)
         ax_liq.legend(loc="upper left", fontsize=7, ncols=2)
-    ax_fund.set_ylabel("funding\n% / 8 h", fontsize=8)
+    per = f"{funding_interval_s / 3600.0:g} h" if funding_interval_s else "interval"
+    ax_fund.set_ylabel(f"funding\n% / {per}", fontsize=8)
     ax_oi.set_ylabel("OI\nUSD m", fontsize=8)
     ax_liq.set_ylabel("liquidated\nUSD m", fontsize=8)
     ax_liq.set_xlabel("time (hours)")

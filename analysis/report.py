@@ -2,7 +2,8 @@
 
 :func:`findings` turns the summary tables of ``analysis.analyze`` into one short paragraph per
 finding (magnet lift, outcomes, signals, direction, the public estimate, the whale), each
-quoting the numbers it rests on and saying plainly when an interval covers "no effect".
+quoting the numbers it rests on and saying plainly when an interval covers "no effect". The
+whale's hunts come from the runs' ``whale_hunts`` tables (the recorded ``HuntRecord`` rows).
 :func:`write_report` writes ``report.html`` (self-contained: figures embedded as base64 PNG)
 and ``report.md`` (figures linked by relative path) into one directory.
 """
@@ -31,8 +32,8 @@ from analysis.analyze import (
 )
 from analysis.outcomes import OUTCOMES
 
-__all__ = ["Finding", "findings", "markdown_table", "report_runs", "report_tables",
-           "write_report"]
+__all__ = ["Finding", "findings", "hunt_report_table", "markdown_table", "report_runs",
+           "report_tables", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,13 @@ def outcome_finding(summary: Mapping[str, pd.DataFrame], config: Mapping) -> Fin
     return Finding("What happened to the clusters? (outcomes)", text)
 
 
-def claim_finding(summary: Mapping[str, pd.DataFrame]) -> Finding:
+def _baselines(runs: pd.DataFrame) -> str:
+    """Return the runs' interest rates per funding interval, e.g. '0.01 % per 8 h'."""
+    pairs = dict.fromkeys(zip(runs["interest_rate"], runs["funding_interval_h"], strict=True))
+    return " or ".join(f"{100.0 * rate:.4g} % per {hours:g} h" for rate, hours in pairs)
+
+
+def claim_finding(summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame) -> Finding:
     """Return the funding / OI claims' finding: the state's share against the base rate."""
     claims = summary["claims"]
     parts = []
@@ -175,10 +182,11 @@ def claim_finding(summary: Mapping[str, pd.DataFrame]) -> Finding:
         if never:
             seen.append(f"the state never occurred in {', '.join(never)}")
         parts.append(f"'{label}': " + "; ".join(seen) + ".")
-    text = ("Funding is 'high' above the 0.01 % per 8 h baseline (the rate the current interval "
-            "would settle at), 'negative' below zero; OI is 'falling' when it dropped over the "
-            "last hour. Wilson intervals treat cluster observations as independent, which "
-            "overlapping horizons are not: read them as optimistic. " + " ".join(parts))
+    text = ("Funding (the rate the current interval would settle at, as the run recorded it) "
+            f"is 'high' above the run's interest rate ({_baselines(runs)}), 'negative' below "
+            "zero; OI is 'falling' when it dropped over the last hour. Wilson intervals treat "
+            "cluster observations as independent, which overlapping horizons are not: read "
+            "them as optimistic. " + " ".join(parts))
     return Finding("Funding and open interest as signals", text)
 
 
@@ -236,38 +244,73 @@ def accuracy_finding(summary: Mapping[str, pd.DataFrame], config: Mapping) -> Fi
 
 
 def whale_finding(runs: pd.DataFrame) -> Finding | None:
-    """Return the whale's finding (hunts and PnL per group), or None without a whale."""
+    """Return the whale's finding (hunts, what they set off, PnL per group), or None without
+    a hunt."""
     if "whale_hunts" not in runs.columns or runs["whale_hunts"].fillna(0).sum() == 0:
         return None
     parts = []
     for g, rows in runs.groupby("group", sort=False):
-        hunts = rows["whale_hunts"].fillna(0)
-        if hunts.sum() == 0:
+        hunts = int(rows["whale_hunts"].fillna(0).sum())
+        if hunts == 0:
             continue
         pnl = rows["whale_pnl_usd"].astype(float)
         spread = (f" on average (from {pnl.min():,.0f} to {pnl.max():,.0f})"
                   if len(rows) > 1 else "")
         won = int((pnl > 0).sum())
-        parts.append(f"{g}: {_plural(int(hunts.sum()), 'hunt')} in "
-                     f"{_plural(len(rows), 'run')}, PnL {pnl.mean():,.0f} USD per run{spread}"
-                     f", positive in {won} of {len(rows)}.")
+        parts.append(f"{g}: {_plural(hunts, 'hunt')} in {_plural(len(rows), 'run')}, "
+                     f"{int(rows['whale_hunts_target_reached'].sum())} pushed to the target; "
+                     f"the hunts set off {rows['whale_stops_triggered_usd'].sum():,.0f} USD of "
+                     f"stops and {rows['whale_liquidated_usd'].sum():,.0f} USD of liquidations "
+                     f"on the hunted side; PnL {pnl.mean():,.0f} USD per run{spread}, "
+                     f"positive in {won} of {len(rows)}.")
     return Finding("Did hunting pay?", "The whale's PnL counts fees, funding and its open "
-                   "position at the last mark price. " + " ".join(parts))
+                   "position at the last mark price; stops and liquidations are those of the "
+                   "hunted side from the push's start to the hunt's end, at their fill prices. "
+                   + " ".join(parts))
+
+
+def hunt_report_table(hunts: pd.DataFrame, per_hunt: bool) -> pd.DataFrame:
+    """Return the report's table of the whale's hunts (``whale_hunts`` rows, USD notionals).
+
+    Args:
+        hunts: ``analysis.analyze.whale_hunt_table`` rows of one or more runs.
+        per_hunt: one row per hunt (for one run); otherwise one row per group and push
+            outcome, with the hunts' count and their means per hunt.
+    """
+    frame = pd.DataFrame({
+        "group": hunts["group"], "start_h": hunts["start_t"] / 3600.0, "map": hunts["map"],
+        "side": hunts["side"], "target": hunts["target_price"],
+        "distance_pct": hunts["distance_pct"], "outcome": hunts["outcome"],
+        "pushed_usd": hunts["pushed_notional"],
+        "stops_usd": hunts["stops_triggered_notional"],
+        "liquidated_usd": hunts["liquidated_notional"], "pnl_usd": hunts["pnl"]})
+    if per_hunt:
+        return frame.reset_index(drop=True)
+    means = ["pushed_usd", "stops_usd", "liquidated_usd", "pnl_usd"]
+    grouped = frame.groupby(["group", "outcome"], sort=False)
+    table = grouped[means].mean().add_suffix("_mean")
+    table.insert(0, "hunts", grouped.size())
+    return table.reset_index()
 
 
 def findings(summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame, config: Mapping
              ) -> list[Finding]:
     """Return the report's findings, in order."""
     out = [lift_finding(summary, config), outcome_finding(summary, config),
-           claim_finding(summary), direction_finding(summary, config),
+           claim_finding(summary, runs), direction_finding(summary, config),
            accuracy_finding(summary, config)]
     whale = whale_finding(runs)
     return out + ([whale] if whale is not None else [])
 
 
-def report_tables(summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame
-                  ) -> dict[str, pd.DataFrame]:
-    """Return the tables the report shows, trimmed and rounded for reading."""
+def report_tables(summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame,
+                  hunts: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Return the tables the report shows, trimmed and rounded for reading.
+
+    With ``hunts`` (``whale_hunts`` rows) that hold a hunt, a whale-hunt table comes last: one
+    row per hunt for a single run, per group and push outcome for several
+    (:func:`hunt_report_table`).
+    """
     lift = summary["magnet_lift"][["group", "map", "bucket", "n_cluster", "p_touch_cluster",
                                    "p_touch_null", "lift", "lift_lo", "lift_hi"]]
     shares = summary["outcome_shares"]
@@ -285,11 +328,17 @@ def report_tables(summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame
     acc = summary["accuracy_summary"]
     acc = acc[["group"] + [c for c in acc.columns if c.endswith("_mean")]]
     keep = [c for c in ("group", "seed", "hours", "n_liquidations", "liquidated_long_usd",
-                        "liquidated_short_usd", "whale_hunts", "whale_pnl_usd",
-                        "pearson_combined", "precision", "recall") if c in runs.columns]
-    return {"magnet lift": lift, "outcome shares": pivot, "funding / OI claims": claims,
-            "direction logit (true map)": logit, "public estimate accuracy (means)": acc,
-            "runs": runs[keep]}
+                        "liquidated_short_usd", "whale_hunts", "whale_stops_triggered_usd",
+                        "whale_liquidated_usd", "whale_pnl_usd", "pearson_combined",
+                        "precision", "recall") if c in runs.columns]
+    tables = {"magnet lift": lift, "outcome shares": pivot, "funding / OI claims": claims,
+              "direction logit (true map)": logit, "public estimate accuracy (means)": acc,
+              "runs": runs[keep]}
+    if hunts is not None and len(hunts):
+        per_hunt = len(runs) == 1
+        name = "whale hunts" if per_hunt else "whale hunts by push outcome (means per hunt)"
+        tables[name] = hunt_report_table(hunts, per_hunt)
+    return tables
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -319,7 +368,8 @@ img { max-width: 100%; border: 1px solid #eee; } .meta { color: #666; font-size:
 
 def write_report(out_dir: str | Path, summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame,
                  config: Mapping, figures: Sequence[tuple[str, Path]], *,
-                 title: str = "liqsim report") -> tuple[Path, Path]:
+                 hunts: pd.DataFrame | None = None, title: str = "liqsim report"
+                 ) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` into ``out_dir``.
 
     Args:
@@ -328,6 +378,7 @@ def write_report(out_dir: str | Path, summary: Mapping[str, pd.DataFrame], runs:
         runs: one row per run (group, seed and headline columns).
         config: the analysis settings (``AnalysisConfig.to_dict()``).
         figures: (caption, PNG path) pairs, in order.
+        hunts: the runs' ``whale_hunts`` rows (their table is left out when None or empty).
         title: the report's title.
 
     Returns:
@@ -336,7 +387,7 @@ def write_report(out_dir: str | Path, summary: Mapping[str, pd.DataFrame], runs:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     found = findings(summary, runs, config)
-    tables = report_tables(summary, runs)
+    tables = report_tables(summary, runs, hunts)
     groups = ", ".join(f"{g} ({_plural(n, 'run')})"
                        for g, n in runs.groupby("group", sort=False).size().items())
     meta = (f"{_plural(len(runs), 'run')}: {groups}. Horizon "
@@ -400,6 +451,7 @@ def report_runs(run_dirs: Sequence[str | Path], config: AnalysisConfig = DEFAULT
         out = Path(out_dir) if out_dir else run_dir
         summary = {n: pd.read_parquet(run_dir / "analysis" / f"{n}.parquet")
                    for n in SUMMARY_TABLES}
+        hunts = pd.read_parquet(run_dir / "analysis" / "whale_hunts.parquet")
         figure_dir = run_dir / "figures"
         label = f"{runs['group'].iloc[0]}, seed {runs['seed'].iloc[0]}"
         heatmaps = [(f"{label}: true liquidation map with price, funding, OI and "
@@ -409,6 +461,7 @@ def report_runs(run_dirs: Sequence[str | Path], config: AnalysisConfig = DEFAULT
     else:
         out = Path(out_dir) if out_dir else default_combined_dir(paths)
         summary = combined
+        hunts = combined["whale_hunts"]
         figure_dir = out / "figures"
         firsts = runs.drop_duplicates("group")
         heatmaps = [(f"{r.group}, seed {r.seed}: true liquidation map with price, funding, "
@@ -421,4 +474,5 @@ def report_runs(run_dirs: Sequence[str | Path], config: AnalysisConfig = DEFAULT
                 figure_dir / "magnet_lift_estimated.png"),
                ("outcome shares by scenario and map", figure_dir / "outcomes.png")]
     title = title or ("liqsim report: " + ", ".join(dict.fromkeys(runs["group"])))
-    return write_report(out, summary, runs, config.to_dict(), figures, title=title)
+    return write_report(out, summary, runs, config.to_dict(), figures, hunts=hunts,
+                        title=title)

@@ -1,11 +1,13 @@
 """Funding and open-interest states at cluster time, cross-tabulated with what followed.
 
 The trader's claim under test: "a long cluster below, high funding and falling OI mean a long
-cascade is coming". Funding is *high* above the interest-rate baseline of the dead zone
-(Binance, 'Introduction to Binance Futures Funding Rates': 0.01 % per 8 h), *negative* below
-zero and *normal* in between; open interest is *rising* or *falling* over the last hour. Shares
-carry Wilson score intervals (Wilson 1927, 'Probable inference, the law of succession, and
-statistical inference', JASA 22), which behave at small counts and shares near 0 or 1.
+cascade is coming". Funding is the rate the current interval would settle at, as the run
+recorded it (the series' ``predicted_funding_rate``); it is *high* above the run's interest
+rate, the baseline of the dead zone (Binance, 'Introduction to Binance Futures Funding Rates':
+0.01 % per 8 h by default), *negative* below zero and *normal* in between; open interest is
+*rising* or *falling* over the last hour. Shares carry Wilson score intervals (Wilson 1927,
+'Probable inference, the law of succession, and statistical inference', JASA 22), which behave
+at small counts and shares near 0 or 1.
 """
 
 from __future__ import annotations
@@ -18,33 +20,10 @@ import pandas as pd
 from analysis.clusters import value_at
 from analysis.outcomes import OUTCOMES
 
-INTEREST_RATE = 0.0001
-"""The funding baseline per 8 h interval (0.01 %): the rate in a calm market."""
-
+PREDICTED_FUNDING = "predicted_funding_rate"
+"""The series column the funding state is read from (``sim.recorder.SERIES_COLUMNS``)."""
 FUNDING_STATES = ("negative", "normal", "high")
 OI_STATES = ("falling", "flat", "rising")
-
-
-def predicted_funding(series: pd.DataFrame, *, interval_s: float = 8 * 3600.0,
-                      interest: float = INTEREST_RATE, clamp: float = 0.0005,
-                      cap: float = 0.003) -> np.ndarray:
-    """Return, per series row, the funding rate the interval so far would settle at.
-
-    Binance: the premium samples of the interval (which starts at a multiple of
-    ``interval_s``) are averaged with weights 1, 2, ..., n, and the rate is
-    ``F = P + clamp(I - P, -clamp, +clamp)`` limited to ``+/- cap`` (as ``sim.exchange.perp.funding_rate``).
-    Use it as the funding column when a run has no settlement yet (``funding_rate`` is then 0).
-    """
-    t = series["t"].to_numpy(np.float64)
-    premium = series["premium"].fillna(0.0).to_numpy(np.float64)
-    interval = np.ceil(t / interval_s).astype(np.int64)
-    weight = pd.Series(np.ones(len(t))).groupby(interval).cumsum().to_numpy()
-    wsum = pd.Series(weight * premium).groupby(interval).cumsum().to_numpy()
-    wtot = pd.Series(weight).groupby(interval).cumsum().to_numpy()
-    avg = wsum / wtot
-    diff = interest - avg
-    rate = np.where(diff > clamp, avg + clamp, np.where(diff < -clamp, avg - clamp, interest))
-    return np.clip(rate, -cap, cap)
 
 
 def oi_change_pct(series: pd.DataFrame, times: np.ndarray, lookback_s: float = 3600.0,
@@ -63,9 +42,12 @@ def oi_change_pct(series: pd.DataFrame, times: np.ndarray, lookback_s: float = 3
         return np.where(before > 0, 100.0 * (now / before - 1.0), np.nan)
 
 
-def funding_state(rate: np.ndarray, *, interest: float = INTEREST_RATE, eps: float = 1e-6
-                  ) -> np.ndarray:
-    """Return 'high' (rate > interest + eps), 'negative' (< -eps), 'normal', or 'unknown' (NaN)."""
+def funding_state(rate: np.ndarray, *, interest: float, eps: float = 1e-6) -> np.ndarray:
+    """Return 'high' (rate > interest + eps), 'negative' (< -eps), 'normal', or 'unknown' (NaN).
+
+    ``interest`` is the run's interest rate per funding interval (its manifest's
+    ``resolved_scenario.exchange.interest_rate``).
+    """
     rate = np.asarray(rate, dtype=np.float64)
     return np.select([np.isnan(rate), rate > interest + eps, rate < -eps],
                      ["unknown", "high", "negative"], "normal").astype(object)
@@ -78,14 +60,15 @@ def oi_state(change_pct: np.ndarray, *, eps_pct: float = 0.0) -> np.ndarray:
                      ["unknown", "rising", "falling"], "flat").astype(object)
 
 
-def signal_states(frame: pd.DataFrame, series: pd.DataFrame, *,
-                  funding_column: str = "funding_rate", interest: float = INTEREST_RATE,
-                  eps: float = 1e-6, lookback_s: float = 3600.0, oi_column: str = "oi",
+def signal_states(frame: pd.DataFrame, series: pd.DataFrame, *, interest: float,
+                  funding_column: str = PREDICTED_FUNDING, eps: float = 1e-6,
+                  lookback_s: float = 3600.0, oi_column: str = "oi",
                   oi_eps_pct: float = 0.0) -> pd.DataFrame:
     """Return ``frame`` (rows with a time ``t``: clusters, outcomes) with its market state added.
 
-    Added columns: ``funding_at`` (the series' ``funding_column`` at ``t``), ``funding_state``,
-    ``oi_change_pct`` (over ``lookback_s``) and ``oi_state``.
+    Added columns: ``funding_at`` (the series' ``funding_column`` at ``t``), ``funding_state``
+    (against the run's ``interest`` rate), ``oi_change_pct`` (over ``lookback_s``) and
+    ``oi_state``.
     """
     out = frame.copy()
     t = out["t"].to_numpy(np.float64)

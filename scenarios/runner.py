@@ -25,7 +25,6 @@ from agents.params import WhaleParams
 from agents.retail import RetailCrowd
 from agents.whale import Whale, mark_grid_reader
 from scenarios.schema import Overrides, Scenario, load_scenario
-from sim.exchange import ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
 from sim.heatmap_estimate import PublicHeatmapObserver
@@ -63,12 +62,7 @@ def build_market(scenario: Scenario) -> Market:
     fundamental = FundamentalProcess(ix.initial_price, ix.drift_per_year, ix.volatility_per_year,
                                      ix.jump_rate_per_day, ix.jump_mean, ix.jump_std,
                                      ix.vol_of_vol, ix.vol_half_life_s)
-    spot_config = None
-    if ix.model == "spot":
-        spot_config = ExchangeConfig(tick_size=ix.spot.tick_size, lot_size=ix.spot.lot_size,
-                                     maker_fee=ix.spot.maker_fee, taker_fee=ix.spot.taker_fee,
-                                     initial_price=ix.initial_price,
-                                     insurance_fund=0.0)
+    spot_config = ix.spot.to_config(ix.initial_price) if ix.model == "spot" else None
     model = MarketModel(sc.exchange.to_config(ix.initial_price), fundamental, seed=sc.seed,
                         spot_config=spot_config, step_s=sc.step_s)
     agents: dict[str, list] = {}

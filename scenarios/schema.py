@@ -193,10 +193,12 @@ class SpotSpec(_Spec):
         return value
 
     def to_config(self, initial_price: float, price_levels: int = 1 << 17) -> ExchangeConfig:
-        """Return the spot book's ``ExchangeConfig`` (fees and grid; no funding is charged)."""
+        """Return the spot book's ``ExchangeConfig`` (fees and grid; no funding is charged and
+        no insurance fund is held)."""
         return ExchangeConfig(tick_size=self.tick_size, lot_size=self.lot_size,
                               maker_fee=self.maker_fee, taker_fee=self.taker_fee,
-                              initial_price=float(initial_price), price_levels=price_levels)
+                              insurance_fund=0.0, initial_price=float(initial_price),
+                              price_levels=price_levels)
 
 
 class IndexSpec(_Spec):

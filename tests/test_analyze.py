@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from analysis.analyze import (
+    WHALE_HUNT_COLUMNS,
     AnalysisConfig,
     NotARunDirectory,
     analysis_is_current,
@@ -19,16 +20,25 @@ from analysis.analyze import (
     analyze_runs,
     check_run_dir,
     fit_direction_logit,
-    key_values,
+    hunt_targets,
+    recorded_exchange,
     run_tables,
     summary_tables,
     varying_features,
-    whale_events,
+    whale_figures,
+    whale_hunt_table,
 )
-from analysis.report import findings, lift_finding, markdown_table, report_runs
+from analysis.report import (
+    findings,
+    hunt_report_table,
+    lift_finding,
+    markdown_table,
+    report_runs,
+    whale_finding,
+)
 from scenarios.cli import main
 from scenarios.runner import run
-from sim.result import RunResult
+from sim.result import HuntRecord, RunResult, hunt_table
 
 SMALL = AnalysisConfig(horizon_s=600.0, reversal_s=300.0, warmup_s=300.0,
                        decision_every_s=300.0, n_boot=200)
@@ -151,20 +161,116 @@ def test_groups_stay_apart():
     assert len(summary["magnet_lift"]) == 16
 
 
-def test_key_values_reads_whale_event_details():
-    got = key_values("side=long centre=100625.5 outcome=target reached liquidated=0 "
-                     "distance=0.32% pnl=-102133")
-    assert got == {"side": "long", "centre": 100625.5, "outcome": "target reached",
-                   "liquidated": 0.0, "distance": 0.32, "pnl": -102133.0}
+def hunt(**fields) -> HuntRecord:
+    """A finished short hunt of a long cluster at 99,000, with ``fields`` changed."""
+    row = dict(whale=5, map="true", side="long", start_t=600.0, build_end_t=900.0,
+               push_end_t=1200.0, end_t=1500.0, start_price=100_000.0, target_price=99_000.0,
+               target_low=98_900.0, target_high=99_100.0, target_notional=3e6,
+               distance_pct=0.9, built_notional=500_000.0, pushed_notional=400_000.0,
+               peak_notional=900_000.0, stops_triggered_notional=150_000.0,
+               liquidated_notional=900_000.0, outcome="target reached",
+               end_reason="position closed", pnl=12_000.0, realized_pnl=12_500.0, fees=500.0)
+    return HuntRecord(**{**row, **fields})
 
 
-def test_whale_events_picks_the_whales_events_of_a_kind():
-    events = pd.DataFrame({"t": [10.0, 20.0, 30.0], "agent": ["whale", "whale", "scheduler"],
-                           "kind": ["target", "hunt", "target"],
-                           "detail": ["side=long centre=99000", "pnl=5", "centre=1"]})
-    targets = whale_events(events, "target")
-    assert targets.to_dict("records") == [{"t": 10.0, "side": "long", "centre": 99000.0}]
-    assert whale_events(events.iloc[:0], "hunt").empty
+# Two hunts: the first reached its target, the second (a squeeze of a short cluster above)
+# spent its push budget and set off stops but no liquidation.
+TWO_HUNTS = hunt_table([
+    hunt(),
+    hunt(side="short", start_t=3600.0, target_price=101_500.0, pushed_notional=600_000.0,
+         stops_triggered_notional=50_000.0, liquidated_notional=0.0, outcome="budget spent",
+         pnl=-8_000.0),
+])
+
+
+def test_whale_hunt_table_holds_the_recorded_hunts_with_the_runs_identity():
+    table = whale_hunt_table(TWO_HUNTS, "whale_hunt", 3)
+    assert tuple(table.columns) == WHALE_HUNT_COLUMNS
+    assert list(table["group"]) == ["whale_hunt"] * 2 and list(table["seed"]) == [3, 3]
+    assert list(table["side"]) == ["long", "short"]
+    assert list(table["stops_triggered_notional"]) == [150_000.0, 50_000.0]
+    assert list(table["liquidated_notional"]) == [900_000.0, 0.0]
+    assert whale_hunt_table(hunt_table([]), "calm", 0).empty
+
+
+def test_whale_figures_count_the_hunts_and_sum_what_they_set_off():
+    # One whale account: realized 5,000 - fees 300 - funding 200 + 2 BTC x (100,500 - 100,000)
+    # = 5,500 at the last mark (100,500; the NaN after it is filled forward). The retail
+    # account's 70,000 is not the whale's.
+    accounts = pd.DataFrame({"agent_type": ["whale", "retail"], "realized_pnl": [5_000.0, 7e4],
+                             "fees": [300.0, 0.0], "funding": [200.0, 0.0],
+                             "position": [2.0, 0.0], "entry_price": [100_000.0, 0.0]})
+    series = pd.DataFrame({"mark": [100_000.0, 100_500.0, np.nan]})
+    got = whale_figures(TWO_HUNTS, accounts, series)
+    # 2 hunts, 1 reached the target; pushed 400,000 + 600,000; stops 150,000 + 50,000;
+    # liquidations 900,000 + 0.
+    assert got == {"whale_hunts": 2, "whale_hunts_target_reached": 1,
+                   "whale_pushed_usd": 1_000_000.0, "whale_stops_triggered_usd": 200_000.0,
+                   "whale_liquidated_usd": 900_000.0, "whale_pnl_usd": 5_500.0}
+    assert np.isnan(whale_figures(TWO_HUNTS, accounts.iloc[1:], series)["whale_pnl_usd"])
+
+
+def test_hunt_targets_mark_where_and_when_the_whale_aimed():
+    targets = hunt_targets(TWO_HUNTS)
+    assert targets.to_dict("records") == [
+        {"t": 600.0, "centre": 99_000.0, "side": "long"},
+        {"t": 3600.0, "centre": 101_500.0, "side": "short"}]
+
+
+def test_report_shows_the_hunts_one_per_row_or_by_push_outcome():
+    one_run = whale_hunt_table(TWO_HUNTS, "g", 0)
+    rows = hunt_report_table(one_run, per_hunt=True)
+    # start_t 600 s = 0.1667 h and 3600 s = 1 h.
+    assert list(rows["start_h"]) == pytest.approx([600 / 3600, 1.0])
+    assert list(rows["outcome"]) == ["target reached", "budget spent"]
+    assert list(rows["stops_usd"]) == [150_000.0, 50_000.0]
+    # A second run with only the first hunt: two hunts reached the target, one spent its
+    # budget. Means per hunt: target reached pushed (400,000 + 400,000) / 2 = 400,000,
+    # pnl 12,000; budget spent pushed 600,000, pnl -8,000.
+    two_runs_ = pd.concat([one_run, whale_hunt_table(TWO_HUNTS.iloc[:1], "g", 1)])
+    by = hunt_report_table(two_runs_, per_hunt=False).set_index("outcome")
+    assert by.loc["target reached", "hunts"] == 2 and by.loc["budget spent", "hunts"] == 1
+    assert by.loc["target reached", "pushed_usd_mean"] == 400_000.0
+    assert by.loc["budget spent", "pnl_usd_mean"] == -8_000.0
+
+
+def test_whale_finding_quotes_hunts_stops_and_liquidations():
+    series = pd.DataFrame({"mark": [100_000.0]})
+    accounts = pd.DataFrame({"agent_type": ["whale"], "realized_pnl": [5_000.0],
+                             "fees": [300.0], "funding": [200.0], "position": [0.0],
+                             "entry_price": [0.0]})
+    runs = pd.DataFrame([{"group": "whale_hunt", "seed": 0,
+                          **whale_figures(TWO_HUNTS, accounts, series)}])
+    text = whale_finding(runs).text
+    # PnL 5,000 - 300 - 200 = 4,500 with no open position.
+    assert ("whale_hunt: 2 hunts in 1 run, 1 pushed to the target; the hunts set off "
+            "200,000 USD of stops and 900,000 USD of liquidations on the hunted side; PnL "
+            "4,500 USD per run, positive in 1 of 1.") in text
+    no_hunt = runs.assign(whale_hunts=0)
+    assert whale_finding(no_hunt) is None
+
+
+def test_analysis_config_refuses_an_unknown_key_and_names_it():
+    data = {**AnalysisConfig().to_dict(), "horizon_s": 600.0, "typo_key": 1}
+    with pytest.raises(ValueError, match=r"unknown analysis setting typo_key; valid settings "
+                                         r"are: horizon_s, reversal_s, .*, seed$"):
+        AnalysisConfig.from_dict(data)
+    with pytest.raises(ValueError, match="settings typo_key, other_typo;"):
+        AnalysisConfig.from_dict({"typo_key": 1, "other_typo": 2})
+    assert AnalysisConfig.from_dict({"horizon_s": 600.0}) == AnalysisConfig(horizon_s=600.0)
+    assert AnalysisConfig.from_dict(SMALL.to_dict()) == SMALL
+
+
+def test_recorded_exchange_reads_the_funding_rules_of_the_manifest():
+    manifest = {"resolved_scenario": {"exchange": {"interest_rate": 0.0003,
+                                                   "funding_interval_s": 14_400}}}
+    assert recorded_exchange(manifest) == {"interest_rate": 0.0003,
+                                           "funding_interval_s": 14_400.0}
+    with pytest.raises(ValueError, match=r"records no resolved_scenario\.exchange\."
+                                         r"interest_rate"):
+        recorded_exchange({"resolved_scenario": {"exchange": {"funding_interval_s": 1.0}}})
+    with pytest.raises(ValueError, match="interest_rate"):
+        recorded_exchange({"scenario": "calm"})
 
 
 def test_a_feature_stuck_at_one_value_is_left_out_of_the_logit():
@@ -275,6 +381,27 @@ def test_analysis_writes_every_table_twice_and_the_figures(analyzed):
     assert not analysis_is_current(path, AnalysisConfig())
 
 
+def test_analysis_reads_the_runs_recorded_hunts_and_funding_rules(analyzed):
+    path, tables = analyzed
+    result = RunResult.load(path)
+    # This run's whale finished one hunt (seed 1, whale active from 300 s).
+    assert len(result.hunts) == 1
+    hunts = tables["whale_hunts"]
+    assert tuple(hunts.columns) == WHALE_HUNT_COLUMNS
+    pd.testing.assert_frame_equal(hunts.drop(columns=["group", "seed"]), result.hunts)
+    run_row = tables["run"].iloc[0]
+    assert run_row["whale_hunts"] == 1
+    assert run_row["whale_stops_triggered_usd"] == result.hunts["stops_triggered_notional"].sum()
+    assert run_row["whale_liquidated_usd"] == result.hunts["liquidated_notional"].sum()
+    exchange = result.manifest["resolved_scenario"]["exchange"]
+    assert run_row["interest_rate"] == exchange["interest_rate"]
+    assert run_row["funding_interval_h"] == exchange["funding_interval_s"] / 3600.0
+    # The funding state is the recorded prediction at the decision time.
+    outcomes = tables["outcomes"]
+    series = result.series.set_index("t")["predicted_funding_rate"]
+    np.testing.assert_array_equal(outcomes["funding_at"], series.loc[outcomes["t"]].to_numpy())
+
+
 def test_outcome_shares_count_the_complete_outcomes(analyzed):
     _, tables = analyzed
     outcomes = tables["outcomes"]
@@ -325,6 +452,12 @@ def test_report_embeds_its_figures(analyzed, tmp_path):
     assert "<h3>Do liquidation clusters pull the price? (magnet lift)</h3>" in page
     text = md.read_text()
     assert "## Findings" in text and "| group | map | bucket |" in text
+    # The run's one hunt: a finding, and a row of the whale-hunt table (header, rule, row).
+    assert "<h3>Did hunting pay?</h3>" in page
+    section = text.split("### whale hunts\n\n")[1].split("\n\n")[0].splitlines()
+    assert section[0].startswith("| group | start_h | map | side | target |")
+    outcome = pd.read_parquet(path / "analysis" / "whale_hunts.parquet")["outcome"].iloc[0]
+    assert len(section) == 3 and f"| {outcome} |" in section[2]
     # The Markdown links the run's figures relative to where the report is.
     link = f"](../../{path.parent.name}/{path.name}/figures/heatmap.png)"
     assert link in text
@@ -345,6 +478,19 @@ def test_analyze_refuses_a_path_that_is_not_a_run_and_writes_nothing(run_dir, tm
     assert not (tmp_path / "combined").exists()
 
 
+def test_analyze_refuses_a_run_whose_manifest_lacks_the_funding_rules(run_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    del manifest["resolved_scenario"]["exchange"]["interest_rate"]
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(main, ["analyze", str(bad)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"{bad}: manifest.json records no "
+                                     "resolved_scenario.exchange.interest_rate")
+    assert not (bad / "analysis").exists()
+
+
 def test_report_refuses_a_missing_path(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
     assert result.exit_code == 2
@@ -363,8 +509,12 @@ def test_analyze_two_runs_writes_the_combined_tables(run_dir, tmp_path):
     runs = pd.read_csv(combined / "runs.csv")
     assert list(runs["run_dir"]) == [str(tmp_path / "runs" / n) for n in ("a", "b")]
     for name in ("magnet_lift", "outcome_shares", "signals", "claims", "logit",
-                 "accuracy_summary", "runs"):
+                 "accuracy_summary", "runs", "whale_hunts"):
         assert (combined / f"{name}.parquet").is_file() and (combined / f"{name}.csv").is_file()
+    # The same run twice: its one hunt, once per copy.
+    hunts = pd.read_parquet(combined / "whale_hunts.parquet")
+    assert len(hunts) == 2 * len(RunResult.load(run_dir).hunts) == 2
+    assert tuple(hunts.columns) == WHALE_HUNT_COLUMNS
     assert (combined / "figures" / "outcomes.png").is_file()
 
 

@@ -31,7 +31,7 @@ def flat_series(n: int = 3600, price: float = 100_000.0) -> pd.DataFrame:
     t = np.arange(n, dtype=np.float64)
     return pd.DataFrame({
         "t": t, "last": price, "mid": price, "mark": price, "funding_rate": 0.0001,
-        "predicted_funding": 0.0001, "oi_notional": 5e6, "liq_long_qty": 0.0,
+        "predicted_funding_rate": 0.0001, "oi_notional": 5e6, "liq_long_qty": 0.0,
         "liq_short_qty": 0.0,
     })
 
@@ -70,6 +70,25 @@ def test_no_price_line_without_a_price():
     series = flat_series().iloc[:0]
     fig = figures.heatmap_figure(synthetic_map(), series, price_color=MAGENTA)
     assert pixels_of(fig, fig.axes[0], MAGENTA) == 0
+
+
+def test_funding_panel_draws_the_recorded_prediction_and_the_runs_interest_rate():
+    # A run with 0.03 % interest per 4 h, predicting 0.05 % (in % on the axis: 0.03, 0.05).
+    series = flat_series().assign(predicted_funding_rate=0.0005)
+    fig = figures.heatmap_figure(synthetic_map(), series, interest_rate=0.0003,
+                                 funding_interval_s=4 * 3600.0)
+    ax_fund = fig.axes[1]
+    assert ax_fund.get_ylabel() == "funding\n% / 4 h"
+    levels = {line.get_label(): set(np.round(line.get_ydata(), 9)) for line in ax_fund.lines}
+    assert levels["predicted"] == {0.05}
+    assert levels["settled"] == {0.01}
+    baselines = [line for line in ax_fund.lines if line.get_linestyle() == "--"]
+    assert len(baselines) == 1
+    assert list(baselines[0].get_ydata()) == pytest.approx([0.03, 0.03])
+    # Without the run's rules: no baseline, and no interval length is claimed.
+    bare = figures.heatmap_figure(synthetic_map(), flat_series()).axes[1]
+    assert [line for line in bare.lines if line.get_linestyle() == "--"] == []
+    assert bare.get_ylabel() == "funding\n% / interval"
 
 
 def test_side_by_side_draws_the_price_on_both_maps():

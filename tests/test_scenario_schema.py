@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenarios.cli import main
+from scenarios.runner import build_market
 from scenarios.schema import (
     ExchangeSpec,
     Scenario,
@@ -139,6 +140,26 @@ def test_spot_to_config_uses_the_spot_fees_and_grid():
     config = spot.to_config(100_000.0)
     assert (config.maker_fee, config.taker_fee) == (0.0001, 0.0002)
     assert (config.tick_size, config.lot_size) == (0.1, 0.001)
+
+
+def test_build_market_makes_the_spot_book_that_spot_to_config_describes():
+    # Spot rules off their defaults, so that a perp field or a default in their place shows.
+    scenario = load_scenario("calm", {"index.initial_price": 2_500.0,
+                                      "index.spot.tick_size": 0.5, "index.spot.lot_size": 0.01,
+                                      "index.spot.maker_fee": 0.0003,
+                                      "index.spot.taker_fee": 0.0004,
+                                      "agents.retail.count": 10})
+    spot = build_market(scenario).model.spot.config
+    assert spot == scenario.index.spot.to_config(scenario.index.initial_price)
+    # What build_market wrote out by hand before: the spot fees and grid at the index's
+    # initial price, no insurance fund, every other field at ExchangeConfig's default.
+    assert spot == ExchangeConfig(tick_size=0.5, lot_size=0.01, maker_fee=0.0003,
+                                  taker_fee=0.0004, initial_price=2_500.0, insurance_fund=0.0)
+
+
+def test_exogenous_index_has_no_spot_book():
+    scenario = load_scenario("calm", {"index.model": "exogenous", "agents.retail.count": 10})
+    assert build_market(scenario).model.spot is None
 
 
 def test_scenario_is_frozen():

@@ -11,7 +11,6 @@ from analysis.signals import (
     funding_state,
     oi_change_pct,
     oi_state,
-    predicted_funding,
     signal_states,
     signal_table,
     wilson_interval,
@@ -74,8 +73,16 @@ def test_funding_states_around_the_interest_baseline():
     # 0.0001 is the baseline (normal); 0.000102 > 0.0001 + 1e-6 (high); 0.0001005 is inside
     # eps (normal); -0.00001 < -1e-6 (negative); 0 is normal; NaN unknown.
     rates = np.array([0.0001, 0.000102, 0.0001005, -0.00001, 0.0, np.nan])
-    assert list(funding_state(rates)) == ["normal", "high", "normal", "negative", "normal",
-                                          "unknown"]
+    assert list(funding_state(rates, interest=0.0001)) == ["normal", "high", "normal",
+                                                           "negative", "normal", "unknown"]
+
+
+def test_funding_state_follows_the_runs_interest_rate():
+    # A run with 0.03 % interest: 0.0002 (high at 0.01 %) is below 0.0003 + 1e-6 (normal),
+    # 0.0003 is the baseline (normal), 0.000302 > 0.000301 (high).
+    rates = np.array([0.0002, 0.0003, 0.000302])
+    assert list(funding_state(rates, interest=0.0003)) == ["normal", "normal", "high"]
+    assert list(funding_state(rates, interest=0.0001)) == ["high", "high", "high"]
 
 
 def test_oi_states():
@@ -94,22 +101,17 @@ def test_oi_change_over_the_last_hour():
 
 
 def test_signal_states_adds_the_columns():
+    # The settled rate (funding_rate) is 0 throughout: no settlement yet. The state is read
+    # from the recorded prediction.
     series = pd.DataFrame({"t": [0.0, 3600.0, 7200.0], "oi": [100.0, 120.0, 90.0],
-                           "funding_rate": [0.0001, 0.0003, -0.0002]})
+                           "funding_rate": 0.0,
+                           "predicted_funding_rate": [0.0001, 0.0003, -0.0002]})
     frame = pd.DataFrame({"t": [3600.0, 7200.0], "outcome": ["swept", "cascade"]})
-    out = signal_states(frame, series)
-    # t = 3600: OI 100 -> 120 (+20 %, rising), funding 0.0003 (high).
-    # t = 7200: OI 120 -> 90 (-25 %, falling), funding -0.0002 (negative).
+    out = signal_states(frame, series, interest=0.0001)
+    # t = 3600: OI 100 -> 120 (+20 %, rising), predicted funding 0.0003 (high).
+    # t = 7200: OI 120 -> 90 (-25 %, falling), predicted funding -0.0002 (negative).
+    np.testing.assert_allclose(out["funding_at"], [0.0003, -0.0002])
     assert list(out["funding_state"]) == ["high", "negative"]
     np.testing.assert_allclose(out["oi_change_pct"], [20.0, -25.0])
     assert list(out["oi_state"]) == ["rising", "falling"]
     assert list(out["outcome"]) == ["swept", "cascade"]
-
-
-def test_predicted_funding_clamps_the_weighted_premium():
-    # Interval 1 (0, 28800]: premiums 0 then 0.003 -> weights 1, 2: average 0.006 / 3 =
-    # 0.002 after the second sample; I - P = -0.0019 < -0.0005 -> 0.002 - 0.0005 = 0.0015.
-    # After the first sample the average is 0: I - P = 0.0001 inside the dead zone -> 0.0001.
-    # Interval 2 starts over at t = 28801: premium 0.0003, I - P = -0.0002 -> 0.0001.
-    series = pd.DataFrame({"t": [1.0, 2.0, 28_801.0], "premium": [0.0, 0.003, 0.0003]})
-    np.testing.assert_allclose(predicted_funding(series), [0.0001, 0.0015, 0.0001])

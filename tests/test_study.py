@@ -65,6 +65,7 @@ def test_unknown_study_is_refused():
         plan_study("nope", 1, "unused")
 
 
+@pytest.mark.slow
 def test_a_small_study_runs_and_resumes(tmp_path):
     finished = []
     html, jobs = run_study("magnet_vs_sweep", 1, tmp_path, TINY, SMALL, workers=2,
