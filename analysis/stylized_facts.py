@@ -14,8 +14,6 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-DEAD_ZONE_RATE = 0.0001  # 0.01 % per interval: the interest rate when the premium is small
-
 
 def log_returns(series: pd.DataFrame, interval_s: float = 60.0, column: str = "last"
                 ) -> np.ndarray:
@@ -48,11 +46,13 @@ def autocorrelation(x: np.ndarray, lags: int) -> np.ndarray:
     return np.array([np.dot(d[:-k], d[k:]) / denom for k in range(1, lags + 1)])
 
 
-def dead_zone_share(funding: pd.DataFrame, tolerance: float = 1e-6) -> float:
-    """Return the share of funding settlements at the dead-zone rate (0.01 %)."""
+def dead_zone_share(funding: pd.DataFrame, interest_rate: float,
+                    tolerance: float = 1e-6) -> float:
+    """Return the share of funding settlements at the dead-zone rate: the interest rate per
+    interval (the run's, e.g. 0.01 %), which the rate settles at while the premium is small."""
     if funding.empty:
         return float("nan")
-    return float((np.abs(funding["rate"] - DEAD_ZONE_RATE) <= tolerance).mean())
+    return float((np.abs(funding["rate"] - interest_rate) <= tolerance).mean())
 
 
 def largest_oi_drop(series: pd.DataFrame, window_s: float = 1800.0,
@@ -102,8 +102,10 @@ def heatmap_concentration(long: np.ndarray, short: np.ndarray, top_share: float 
 
 
 def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,
-                   heatmap: dict[str, np.ndarray] | None = None) -> dict[str, float]:
-    """Return the run's stylized facts (1-minute returns of the last price)."""
+                   heatmap: dict[str, np.ndarray] | None = None, *,
+                   interest_rate: float) -> dict[str, float]:
+    """Return the run's stylized facts (1-minute returns of the last price); funding's dead
+    zone is at ``interest_rate`` (the run's, per interval)."""
     r = log_returns(series, 60.0)
     acf = autocorrelation(r, 30)
     acf_abs = autocorrelation(np.abs(r), 30)
@@ -115,7 +117,7 @@ def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,
         "acf_abs_lag1": float(acf_abs[0]),
         "acf_abs_lag10": float(acf_abs[9]),
         "acf_abs_lag30": float(acf_abs[29]),
-        "funding_dead_zone_share": dead_zone_share(funding),
+        "funding_dead_zone_share": dead_zone_share(funding, interest_rate),
         "funding_mean": float(funding["rate"].mean()) if len(funding) else float("nan"),
         "funding_min": float(funding["rate"].min()) if len(funding) else float("nan"),
         "largest_oi_drop_30m": largest_oi_drop(series, 1800.0),

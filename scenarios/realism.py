@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
+from analysis.analyze import recorded_exchange
 from analysis.stylized_facts import stylized_facts
 
 # (fact, scenario or "*" for every scenario, low, high): a run passes a bound when low <= x <= high.
@@ -34,7 +35,8 @@ def facts_of_run(scenario: str, seed: int, overrides: Sequence[str] = ()) -> dic
     from scenarios.runner import run
 
     result = run(scenario, seed=seed, overrides=overrides)
-    facts = stylized_facts(result.series, result.funding, result.heatmap)
+    facts = stylized_facts(result.series, result.funding, result.heatmap,
+                           interest_rate=recorded_exchange(result.manifest)["interest_rate"])
     return {"scenario": scenario, "seed": seed, **facts,
             "wall_seconds": result.manifest["wall_seconds"]}
 

@@ -26,7 +26,7 @@ def hunt():
 
 
 def test_calm_returns_are_fat_tailed_clustered_and_not_linearly_predictable(calm):
-    facts = stylized_facts(calm.series, calm.funding, calm.heatmap)
+    facts = stylized_facts(calm.series, calm.funding, calm.heatmap, interest_rate=1e-4)
     assert facts["n_returns_1m"] == 239  # 240 one-minute closes in 4 h
     assert facts["excess_kurtosis_1m"] > 0.0  # a normal distribution has 0
     lags = np.array([facts[f"acf_lag{k}"] for k in range(2, 11)])
@@ -36,14 +36,14 @@ def test_calm_returns_are_fat_tailed_clustered_and_not_linearly_predictable(calm
 
 def test_calm_heatmap_shows_clusters_not_a_smear(calm):
     # A uniform map puts 5 % of its notional in its densest 5 % of bins.
-    facts = stylized_facts(calm.series, calm.funding, calm.heatmap)
+    facts = stylized_facts(calm.series, calm.funding, calm.heatmap, interest_rate=1e-4)
     assert facts["heatmap_top5pct_share"] > 0.25
 
 
 def test_whale_hunt_logs_a_target_and_has_a_cascade(hunt):
     kinds = set(hunt.events["kind"])
     assert {"phase", "target"} <= kinds
-    facts = stylized_facts(hunt.series, hunt.funding, hunt.heatmap)
+    facts = stylized_facts(hunt.series, hunt.funding, hunt.heatmap, interest_rate=1e-4)
     assert facts["largest_oi_drop_30m"] >= 0.10
     assert len(hunt.liquidations) > 0
     assert hunt.manifest["invariants"]["all_passed"] is True
@@ -66,7 +66,8 @@ def test_whale_hunt_volatility_clusters_beyond_ten_minutes():
     # |r| averaged over lags 11-30 was -0.009 and the excess kurtosis 230. Unwinding one push
     # clip at a time, they are 0.145 and 6.9. The noise band of one lag is 2 / sqrt(719) = 0.075.
     result = run("whale_hunt", seed=9)
-    facts = stylized_facts(result.series, result.funding, result.heatmap)
+    facts = stylized_facts(result.series, result.funding, result.heatmap,
+                           interest_rate=1e-4)
     assert facts["excess_kurtosis_1m"] < 100.0
     r = log_returns(result.series, 60.0)
     assert autocorrelation(np.abs(r), 30)[10:].mean() > 0.05

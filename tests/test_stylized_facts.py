@@ -36,9 +36,11 @@ def test_autocorrelation_of_alternating_series_is_minus_one_then_one():
     np.testing.assert_allclose(autocorrelation(x, 2), [-9 / 10, 8 / 10])
 
 
-def test_dead_zone_share_counts_settlements_at_one_basis_point():
+def test_dead_zone_share_counts_settlements_at_the_runs_interest_rate():
+    # Two of four settlements sit at 0.01 %; one of four at 0.03 %.
     funding = pd.DataFrame({"rate": [0.0001, 0.0001, 0.0003, -0.0002]})
-    assert dead_zone_share(funding) == pytest.approx(0.5)
+    assert dead_zone_share(funding, 0.0001) == pytest.approx(0.5)
+    assert dead_zone_share(funding, 0.0003) == pytest.approx(0.25)
 
 
 def test_largest_oi_drop_finds_the_fall_inside_the_window():
