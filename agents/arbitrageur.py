@@ -14,7 +14,7 @@ premium has reverted. Each look (every ``interval_s``):
 - the position never exceeds ``max_position_notional``: capital is limited, so a premium that
   outgrows the arbitrageurs' capital stays, and funding can run away;
 - with a spot book, the spot account is brought to the opposite of the perp position (IOC on
-  spot, at most ``HEDGE_SLIPPAGE_BPS`` from the spot mid); a hedge left short by a partial fill
+  spot, at most ``hedge_slippage_bps`` from the spot mid); a hedge left short by a partial fill
   is completed at the next look. With an exogenous index (``model.spot is None``) the perp
   leg alone is traded: a basis bet on convergence to the index.
 """
@@ -24,13 +24,10 @@ from __future__ import annotations
 from agents import stages
 from agents.base import Trader, limit_ticks
 from agents.params import ArbitrageurParams
-from sim.exchange.codes import BUY, IOC, SELL, Status
-from sim.exchange.layouts import I_POSITION
+from sim.exchange import BUY, IOC, SELL, Status
 from sim.model import MarketModel
 
 BPS = 1e-4
-# The spot hedge takes liquidity at most this far from the spot mid (protects against a gap).
-HEDGE_SLIPPAGE_BPS = 50.0
 _EPS = 1e-9
 
 
@@ -81,7 +78,7 @@ class Arbitrageur(Trader):
         premium = self.premium()
         if premium is not None:
             p = self.params
-            position = m.perp.acct_i.item(self.perp_account, I_POSITION)
+            position = m.perp.position_lots(self.perp_account)
             if premium > p.threshold_bps * BPS:
                 self._open(SELL, position)
             elif premium < -p.threshold_bps * BPS:
@@ -120,14 +117,14 @@ class Arbitrageur(Trader):
         """Bring the spot position to minus the perp position (in BTC)."""
         m = self.model
         spot = m.spot
-        perp_btc = m.perp.acct_i.item(self.perp_account, I_POSITION) * m.perp.config.lot_size
+        perp_btc = m.perp.position_lots(self.perp_account) * m.perp.config.lot_size
         target = int(round(-perp_btc / spot.config.lot_size))
-        gap = target - spot.acct_i.item(self.spot_account, I_POSITION)
+        gap = target - spot.position_lots(self.spot_account)
         if gap == 0:
             return
         side = BUY if gap > 0 else SELL
         ref = spot.mid_price or spot.last_price or m.index
-        limit = limit_ticks(ref * (1.0 + side * HEDGE_SLIPPAGE_BPS * BPS), side,
+        limit = limit_ticks(ref * (1.0 + side * self.params.hedge_slippage_bps * BPS), side,
                              spot.config.tick_size)
         self._take(spot, self.spot_account, side, abs(gap), limit, reduce_only=False)
 
@@ -139,4 +136,4 @@ class Arbitrageur(Trader):
         # A reject (margin, position limit) leaves the state unchanged: retried next look.
 
 
-__all__ = ["Arbitrageur", "HEDGE_SLIPPAGE_BPS"]
+__all__ = ["Arbitrageur"]

@@ -7,7 +7,7 @@ import math
 import mesa
 import numpy as np
 
-from sim.exchange.codes import BUY
+from sim.exchange import BUY
 from sim.model import MarketModel
 
 _EPS = 1e-9  # absorbs float error when a price falls exactly on a tick

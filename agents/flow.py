@@ -17,16 +17,10 @@ import numpy as np
 from agents import stages
 from agents.base import Trader, limit_ticks
 from agents.params import NoiseParams, ValueParams
-from sim.exchange import Exchange
-from sim.exchange.codes import BUY, IOC, LIMIT, MARKET, SELL, Status
-from sim.exchange.layouts import I_POSITION
+from sim.exchange import BUY, IOC, LIMIT, MARKET, SELL, Exchange, Status
 from sim.model import MarketModel
 
 BPS = 1e-4
-# Noise limit orders are GTC; the oldest are cancelled beyond this many resting...
-NOISE_MAX_RESTING = 64
-# ... or once they are this old, so the book does not fill with stale orders.
-NOISE_ORDER_TTL_S = 120.0
 _EPS = 1e-9
 
 
@@ -133,7 +127,7 @@ class _Crowd(Trader):
         return int(notional / (price * self._lot) + _EPS)
 
     def _position(self, account: int) -> int:
-        return self.exchange.acct_i.item(account, I_POSITION)
+        return self.exchange.position_lots(account)
 
 
 class NoiseTraders(_Crowd):
@@ -144,7 +138,7 @@ class NoiseTraders(_Crowd):
     up to ``limit_offset_bps`` from the mid on the passive side; a fair coin for the side;
     lognormal notional with median ``size_notional`` and log-sd ``size_sigma``. An account at
     ``max_position_notional`` only reduces. Resting limits are cancelled oldest first beyond
-    ``NOISE_MAX_RESTING`` orders or after ``NOISE_ORDER_TTL_S``.
+    ``max_resting_orders`` orders or after ``order_ttl_s``.
 
     Args:
         model: the market.
@@ -192,9 +186,11 @@ class NoiseTraders(_Crowd):
                 self.resting.append((self.model.t, account, result.order_id))
 
     def _expire(self) -> None:
-        oldest_allowed = self.model.t - NOISE_ORDER_TTL_S
+        p = self.params
+        oldest_allowed = self.model.t - p.order_ttl_s
         resting = self.resting
-        while resting and (len(resting) > NOISE_MAX_RESTING or resting[0][0] <= oldest_allowed):
+        while resting and (len(resting) > p.max_resting_orders
+                           or resting[0][0] <= oldest_allowed):
             _, account, order_id = resting.popleft()
             self.exchange.cancel(account, order_id)  # UNKNOWN_ORDER if it has filled: fine
 
@@ -248,5 +244,4 @@ class ValueTraders(_Crowd):
             ex.submit(account, side, IOC, lots, limit)
 
 
-__all__ = ["NoiseTraders", "ValueTraders", "RandomBlocks", "capped_order", "NOISE_MAX_RESTING",
-           "NOISE_ORDER_TTL_S"]
+__all__ = ["NoiseTraders", "ValueTraders", "RandomBlocks", "capped_order"]

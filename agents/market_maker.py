@@ -8,7 +8,7 @@ and its spread widens with volatility. Here, in relative terms,
 - fair ``F = w * anchor + (1 - w) * mid`` (the anchor is the index on the perpetual and the
   fundamental value on spot, where the index *is* the spot mid; the mid falls back to the
   anchor when a side of the book is empty or the spread is wider than
-  ``MAX_MID_SPREAD_BPS``: a hollow book's mid says nothing about value);
+  ``max_mid_spread_bps``: a hollow book's mid says nothing about value);
 - half spread ``h = half_spread_bps * (1 + vol_spread_mult * max(0, vol / reference_vol - 1))``
   with ``vol`` the per-second realized volatility of the log anchor over ``vol_window_s``.
   The anchor, not the maker's own book: were it the mid, pulled quotes would hollow the book,
@@ -26,11 +26,11 @@ and its spread widens with volatility. Here, in relative terms,
 Message economy. Levels sit on a fixed price grid whose step is the level spacing (anchored at
 tick 0): the inner bid is the grid price nearest ``r * (1 - h)``, the inner ask the grid price
 nearest ``r * (1 + h)`` (and at least one step above the bid), with a hysteresis of
-``QUOTE_HYSTERESIS`` steps. So the quoted half spread is ``h`` on average, within about half a
+``quote_hysteresis_steps`` steps. So the quoted half spread is ``h`` on average, within about half a
 spacing either way; a small move of the fair price changes nothing, and a move of one grid
 step costs four messages (one cancel and one new order per side), not ``4 * levels``.
 A requote diffs the wanted ladder against the resting orders and cancels or places only what
-differs; an order whose remaining size fell below ``1 - SIZE_TOLERANCE`` of its level size is
+differs; an order whose remaining size fell below ``1 - size_tolerance`` of its level size is
 replaced. When the ladder is unchanged and no quote was touched the requote sends nothing;
 while the fair price stays inside a band where no inner quote can move (computed at each full
 requote), even the ladder arithmetic is skipped.
@@ -48,19 +48,10 @@ import math
 from agents import stages
 from agents.base import Trader, limit_ticks
 from agents.params import MarketMakerParams
-from sim.exchange.codes import BUY, IOC, POST_ONLY, SELL, Status
-from sim.exchange.layouts import I_POSITION, O_ID, O_QTY, SLOT_MASK, W_BUY_LOTS, W_SELL_LOTS
+from sim.exchange import BUY, IOC, POST_ONLY, SELL, Status
 from sim.model import MarketModel
 
 BPS = 1e-4
-# A partly filled quote is kept while it has lost at most this share of its level size.
-SIZE_TOLERANCE = 0.25
-# The inner quote moves only when its target is this many grid steps past the rounding point,
-# so a fair price that hovers at a rounding boundary does not flip the ladder every requote.
-QUOTE_HYSTERESIS = 0.2
-# The grid step is re-derived from the price only when the price has moved this much since.
-GRID_REBASE = 0.10
-MAX_MID_SPREAD_BPS = 20.0  # a wider book's mid is not used in the fair price
 _EPS = 1e-9  # absorbs float error when a price falls exactly on a grid point
 
 
@@ -170,11 +161,10 @@ def quote_ladder(fair: float, inventory_notional: float, vol_per_s: float,
 class _Side:
     """The resting quotes of one side and what the last sync left there."""
 
-    __slots__ = ("side", "owner_col", "quotes", "inner", "key", "lots", "slack")
+    __slots__ = ("side", "quotes", "inner", "key", "lots", "slack")
 
     def __init__(self, side: int) -> None:
         self.side = side
-        self.owner_col = W_BUY_LOTS if side == BUY else W_SELL_LOTS
         self.quotes: dict[int, int] = {}  # price (ticks) -> order id
         self.inner = 0  # the inner price last chosen (ticks), 0 before any
         self.key: tuple | None = None  # (inner, levels, grid) of the last complete sync
@@ -248,7 +238,7 @@ class MarketMaker(Trader):
 
     def inventory_notional(self, price: float) -> float:
         """Return the signed position notional at ``price`` (USD)."""
-        return self.exchange.acct_i.item(self.account, I_POSITION) * self._lot * price
+        return self.exchange.position_lots(self.account) * self._lot * price
 
     def act(self) -> None:
         """Update realized volatility; requote when the cadence says so."""
@@ -260,10 +250,11 @@ class MarketMaker(Trader):
 
     def usable_mid(self) -> float | None:
         """Return the book's mid (USD), or None when a side is empty or the spread is wider
-        than ``MAX_MID_SPREAD_BPS``."""
-        book = self.exchange.book
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None or (ask - bid) > MAX_MID_SPREAD_BPS * BPS * 0.5 * (ask + bid):
+        than ``max_mid_spread_bps``."""
+        ex = self.exchange
+        bid, ask = ex.best_bid_ticks(), ex.best_ask_ticks()
+        if (bid is None or ask is None
+                or (ask - bid) > self.params.max_mid_spread_bps * BPS * 0.5 * (ask + bid)):
             return None
         return 0.5 * (bid + ask) * self._tick
 
@@ -292,9 +283,9 @@ class MarketMaker(Trader):
             ask0 = asks.inner = bid0 + grid
         n_bids, n_asks = quoted_sides(inventory, p)
         bid_key, ask_key = (bid0, n_bids, grid), (ask0, n_asks, grid)
-        owner = self.exchange.book.owner
-        bid_lots = owner.item(self.account, W_BUY_LOTS)
-        ask_lots = owner.item(self.account, W_SELL_LOTS)
+        ex = self.exchange
+        bid_lots = ex.resting_lots(self.account, BUY)
+        ask_lots = ex.resting_lots(self.account, SELL)
         bids_intact, asks_intact = bids.intact(bid_lots), asks.intact(ask_lots)
         stale = []
         if not (bids_intact and bid_key == bids.key):
@@ -310,11 +301,11 @@ class MarketMaker(Trader):
             # hysteresis band: the distance left, in grid steps, over the steepest slope of
             # the target in steps per USD, (1 + h)(1 + 2 * aversion * h) / (tick * grid).
             h = p.half_spread_bps * BPS
-            room = 0.5 + QUOTE_HYSTERESIS - max(abs(bid_x - bid0 / grid), abs(ask_x - ask0 / grid))
+            room = (0.5 + p.quote_hysteresis_steps
+                    - max(abs(bid_x - bid0 / grid), abs(ask_x - ask0 / grid)))
             slope = (1.0 + h) * (1.0 + 2.0 * p.inventory_aversion * h) / (self._tick * grid)
             if room > 0:
-                self._band = (fair, room / slope * (1.0 - 1e-9),
-                              self.exchange.acct_i.item(self.account, I_POSITION))
+                self._band = (fair, room / slope * (1.0 - 1e-9), ex.position_lots(self.account))
 
     def take_stale_quotes(self, fair: float) -> None:
         """Hit a best bid above ``fair * (1 + take_edge)``, or lift a best ask below
@@ -328,9 +319,9 @@ class MarketMaker(Trader):
         p = self.params
         if p.take_edge_bps <= 0:
             return
-        book = self.exchange.book
+        ex = self.exchange
         edge = p.take_edge_bps * BPS
-        for side, touch in ((SELL, book.best_bid()), (BUY, book.best_ask())):
+        for side, touch in ((SELL, ex.best_bid_ticks()), (BUY, ex.best_ask_ticks())):
             if touch is None:
                 continue
             limit = fair * (1.0 - side * edge)  # sell no lower / buy no higher than this
@@ -341,7 +332,7 @@ class MarketMaker(Trader):
             if lots <= 0:
                 continue
             price = limit_ticks(limit, side, self._tick)
-            if self.exchange.submit(self.account, side, IOC, lots, price).status is Status.OK:
+            if ex.submit(self.account, side, IOC, lots, price).status is Status.OK:
                 self.messages_sent += 1
             self._band = None
 
@@ -357,11 +348,10 @@ class MarketMaker(Trader):
                 or vol > self.params.reference_vol_bps * BPS):
             return False
         ex = self.exchange
-        if ex.acct_i.item(self.account, I_POSITION) != band[2]:
+        if ex.position_lots(self.account) != band[2]:
             return False
-        owner = ex.book.owner
-        return (self._bids.intact(owner.item(self.account, W_BUY_LOTS))
-                and self._asks.intact(owner.item(self.account, W_SELL_LOTS)))
+        return (self._bids.intact(ex.resting_lots(self.account, BUY))
+                and self._asks.intact(ex.resting_lots(self.account, SELL)))
 
     def pause(self) -> None:
         """Cancel every quote and stop quoting (a scheduled maker withdrawal)."""
@@ -395,7 +385,8 @@ class MarketMaker(Trader):
     # ------------------------------------------------------------------ internals
 
     def _grid_step(self, price: float) -> int:
-        if self._grid == 0 or abs(price / self._grid_price - 1.0) > GRID_REBASE:
+        rebase = self.params.grid_rebase_fraction
+        if self._grid == 0 or abs(price / self._grid_price - 1.0) > rebase:
             grid = grid_ticks(price, self._tick, self.params)
             if grid != self._grid:
                 self._bids.inner = self._asks.inner = 0
@@ -403,11 +394,10 @@ class MarketMaker(Trader):
             self._grid_price = price
         return self._grid
 
-    @staticmethod
-    def _inner_price(book_side: _Side, target: float, grid: int) -> int:
+    def _inner_price(self, book_side: _Side, target: float, grid: int) -> int:
         """Return the inner quote (ticks) nearest ``target`` (grid units), with hysteresis."""
         previous = book_side.inner
-        if previous and abs(target - previous / grid) <= 0.5 + QUOTE_HYSTERESIS:
+        if previous and abs(target - previous / grid) <= 0.5 + self.params.quote_hysteresis_steps:
             return previous
         book_side.inner = inner = _round_half_up(target) * grid
         return inner
@@ -419,7 +409,8 @@ class MarketMaker(Trader):
             if len(self._levels) > 4096:
                 self._levels.clear()
             lots = int(self.params.level_notional / (price_ticks * self._tick) / self._lot + _EPS)
-            level = self._levels[price_ticks] = (lots, math.ceil((1.0 - SIZE_TOLERANCE) * lots))
+            keep = math.ceil((1.0 - self.params.size_tolerance) * lots)
+            level = self._levels[price_ticks] = (lots, keep)
         return level
 
     def _sync(self, stale: list[tuple[_Side, tuple, int]]) -> None:
@@ -434,7 +425,6 @@ class MarketMaker(Trader):
         slack: the fewest lots any one quote can still lose before it falls under keep size.
         """
         ex = self.exchange
-        orders = ex.book.orders
         account = self.account
         wanted = [ladder(key[0], book_side.side, key[1], key[2]) for book_side, key, _ in stale]
         slacks = []
@@ -449,10 +439,10 @@ class MarketMaker(Trader):
                 continue
             slack = 1 << 62
             for price, oid in list(quotes.items()):
-                slot = oid & SLOT_MASK
-                live = orders.item(slot, O_ID) == oid
+                lots_left = ex.order_resting_lots(oid)
+                live = lots_left > 0
                 if live and price in prices:
-                    left = orders.item(slot, O_QTY) - self._level(price)[1]
+                    left = lots_left - self._level(price)[1]
                     if left >= 0:
                         slack = min(slack, left)
                         continue
@@ -468,7 +458,7 @@ class MarketMaker(Trader):
                 if price in quotes:
                     continue
                 # Skip a level that would cross: post-only would reject it anyway.
-                opposite = ex.book.best_ask() if side == BUY else ex.book.best_bid()
+                opposite = ex.best_ask_ticks() if side == BUY else ex.best_bid_ticks()
                 if opposite is not None and (price - opposite) * side >= 0:
                     continue
                 lots, keep_lots = self._level(price)
@@ -482,10 +472,9 @@ class MarketMaker(Trader):
                 else:  # margin or position limit
                     complete = False
             book_side.key = key if complete else None
-            book_side.lots = ex.book.owner.item(account, book_side.owner_col)
+            book_side.lots = ex.resting_lots(account, side)
             book_side.slack = slack if quotes else 0
 
 
 __all__ = ["MarketMaker", "RealizedVol", "grid_ticks", "half_spread", "ladder", "quote_bounds",
-           "quote_ladder", "quoted_sides", "reservation_price", "QUOTE_HYSTERESIS",
-           "SIZE_TOLERANCE"]
+           "quote_ladder", "quoted_sides", "reservation_price"]

@@ -57,6 +57,18 @@ class MarketMakerParams(_Params):
     take_edge_bps: float = Field(
         20.0, ge=0, description="a resting order this far through the fair price is taken "
         "with an IOC (0: never take)")
+    max_mid_spread_bps: float = Field(
+        20.0, gt=0, description="a book whose spread is wider than this has no usable mid: "
+        "the fair price falls back to the anchor")
+    quote_hysteresis_steps: float = Field(
+        0.2, ge=0, le=1, description="grid steps past the rounding point before the inner "
+        "quote moves, so a fair price hovering at a boundary does not flip the ladder")
+    size_tolerance: float = Field(
+        0.25, ge=0, lt=1, description="share of its level size a partly filled quote may lose "
+        "before it is replaced")
+    grid_rebase_fraction: float = Field(
+        0.10, gt=0, le=1, description="price move (a fraction) after which the grid step is "
+        "re-derived from the price")
 
 
 class ArbitrageurParams(_Params):
@@ -71,6 +83,9 @@ class ArbitrageurParams(_Params):
     max_position_notional: float = Field(
         8_000_000.0, gt=0, description="capital limit: funding can run away beyond it")
     interval_s: float = Field(1.0, gt=0, description="how often it looks")
+    hedge_slippage_bps: float = Field(
+        50.0, ge=0, le=10_000, description="the spot hedge takes liquidity at most this far "
+        "from the spot mid (protects against a gap)")
 
 
 class NoiseParams(_Params):
@@ -85,6 +100,12 @@ class NoiseParams(_Params):
     size_sigma: float = Field(1.0, ge=0, le=5, description="lognormal sigma of size")
     limit_offset_bps: float = Field(10.0, ge=0, description="max distance of limit orders")
     max_position_notional: float = Field(100_000.0, gt=0)
+    max_resting_orders: int = Field(
+        64, ge=0, le=1_000_000, description="resting limit orders kept; beyond, the oldest "
+        "are cancelled")
+    order_ttl_s: float = Field(
+        120.0, gt=0, description="age at which a resting limit order is cancelled, so the book "
+        "does not fill with stale orders")
 
 
 class ValueParams(_Params):
@@ -125,6 +146,17 @@ class RetailParams(_Params):
     hold_time_s: float = Field(21_600.0, gt=0, description="mean holding time")
     reentry_budget: int = Field(2, ge=0, description="re-entries allowed after liquidation")
     reentry_delay_s: float = Field(600.0, ge=0, description="mean wait before re-entering")
+    round_near_fraction: float = Field(
+        0.2, ge=0, le=0.5, description="'near' a round level: within this share of the "
+        "round-number grid")
+    history_sample_s: float = Field(
+        1.0, gt=0, description="the chart the crowd reads: one price sample per this many "
+        "seconds (at least one per step)")
+    wallet_significant_digits: int = Field(
+        2, ge=1, le=15, description="wallets are rounded to this many significant figures "
+        "(deposits are round sums)")
+    stop_trigger: Literal["last", "mark"] = Field(
+        "last", description="the price the stop-losses watch (the venues' default: last)")
 
     @field_validator("leverage_mix")
     @classmethod
@@ -161,6 +193,24 @@ class WhaleParams(_Params):
     push_budget_notional: float = Field(20_000_000.0, gt=0, description="most it pushes")
     harvest_s: float = Field(600.0, gt=0, description="longest harvest phase")
     cooldown_s: float = Field(1_800.0, ge=0)
+    bin_fraction: float = Field(
+        0.0005, gt=0, le=0.05, description="bin width of the true-map reader, as a fraction "
+        "of the mark price (a whole number of ticks, at least one)")
+    dense_bin_ratio: float = Field(
+        1.0, ge=0, description="a bin joins a cluster when its notional is at least this "
+        "multiple of the mean bin of its side of the grid (and above zero)")
+    distance_cost_per_pct: float = Field(
+        1_000_000.0, ge=0, description="USD added to a cluster's push cost per 1 % of "
+        "distance: makers refill the book behind a push, so the visible depth understates "
+        "the cost, and more so the farther the cluster")
+    build_share: float = Field(
+        0.5, ge=0, le=1, description="share of max_position_notional built passively; the "
+        "rest is room for the push, whose market orders add to the same position")
+    harvest_levels: int = Field(
+        4, ge=1, le=100, description="passive closing orders in the harvest ladder")
+    harvest_spacing_bps: float = Field(
+        5.0, gt=0, le=1000, description="gap between the harvest ladder's levels, in basis "
+        "points of the touch")
 
     @model_validator(mode="after")
     def _window(self) -> WhaleParams:

@@ -7,18 +7,22 @@ post-mortems describe:
 
 * **Arrivals** are Poisson: ``Poisson(arrival_rate_per_s * step_s)`` idle traders look at the
   chart each step, drawn from an idle pool without scanning the crowd (swap-remove).
-* **Entry rules**, one per trader from ``rule_mix``, read a one-sample-per-second price history:
-  momentum (side of the return over ``lookback_s``), breakout (buy a new lookback high, sell a
-  new low, else stay out), contrarian (against the return), round number (buy just above a
-  round level, sell just below one, "support and resistance"). ``long_bias`` breaks ties.
+* **Entry rules**, one per trader from ``rule_mix``, read a price history sampled every
+  ``history_sample_s`` (at least once a step): momentum (side of the return over
+  ``lookback_s``), breakout (buy a new lookback high, sell a new low, else stay out),
+  contrarian (against the return), round number (buy just above a round level, sell just below
+  one, "support and resistance"; near means within ``round_near_fraction`` of the grid).
+  ``long_bias`` breaks ties.
 * **Leverage** from ``leverage_mix`` (a trader's habit: set once on its account); **wallets**
-  lognormal around ``wallet`` and rounded to two significant figures (deposits are round sums);
-  **size**: margin = wallet * margin_fraction * lognormal(0, size_sigma), capped so the opening
-  and closing fees still fit (as the venues' "max" button does); one MARKET order.
-* **Stop-loss** (with probability ``stop_loss_prob``): a reduce-only STOP_MARKET on the *last*
-  price (the venues' default for stops) ``stop_offset_ticks`` beyond the recent swing low/high
-  or beyond the nearest round number, whichever is closer; if that is past the liquidation
-  price the stop goes just inside it. **Take-profit**: a LIMIT at entry * (1 +/- take_profit_pct).
+  lognormal around ``wallet`` and rounded to ``wallet_significant_digits`` significant figures
+  (deposits are round sums); **size**: margin = wallet * margin_fraction * lognormal(0,
+  size_sigma), capped so the opening and closing fees still fit (as the venues' "max" button
+  does); one MARKET order.
+* **Stop-loss** (with probability ``stop_loss_prob``): a reduce-only STOP_MARKET on the
+  ``stop_trigger`` price (the *last* price by default, as on the venues) ``stop_offset_ticks``
+  beyond the recent swing low/high or beyond the nearest round number, whichever is closer; if
+  that is past the liquidation price the stop goes just inside it. **Take-profit**: a LIMIT at
+  entry * (1 +/- take_profit_pct).
 * **Exits**: stop, take-profit, liquidation, or a reduce-only MARKET order after an exponential
   holding time of mean ``hold_time_s``. Leftover orders are cancelled and the trader is idle
   again; after a liquidation it waits an exponential ``reentry_delay_s`` and re-enters only while
@@ -40,7 +44,7 @@ import numpy as np
 from agents import stages
 from agents.base import Trader
 from agents.params import RetailParams
-from sim.exchange.codes import (
+from sim.exchange import (
     BUY,
     FLAG_STOP,
     LIMIT,
@@ -48,10 +52,10 @@ from sim.exchange.codes import (
     SELL,
     STOP_MARKET,
     TRIGGER_LAST,
+    TRIGGER_MARK,
     Status,
+    liquidation_price,
 )
-from sim.exchange.layouts import A_ENTRY, A_MAX_NOTIONAL, A_POS_MARGIN, A_WALLET, I_POSITION
-from sim.exchange.perp import liquidation_price
 from sim.model import MarketModel
 
 # Trader status.
@@ -64,11 +68,8 @@ OUT = 3  # liquidated with no re-entry left
 RULES = ("momentum", "breakout", "contrarian", "round_number")
 MOMENTUM, BREAKOUT, CONTRARIAN, ROUND_NUMBER = range(4)
 
-# Parameters not (yet) in RetailParams, kept here until the schema has them.
-ROUND_NEAR_FRACTION = 0.2  # "near" a round level: within this share of the round-number grid
-HISTORY_SAMPLE_S = 1.0  # the chart the crowd reads: one price sample per second (or per step)
-WALLET_SIGNIFICANT_DIGITS = 2  # deposits are round sums
-STOP_TRIGGER = TRIGGER_LAST  # retail stops watch the last price (the venues' default)
+# The exchange's trigger source for each value of ``RetailParams.stop_trigger``.
+STOP_TRIGGERS = {"last": TRIGGER_LAST, "mark": TRIGGER_MARK}
 
 
 # ---------------------------------------------------------------------- pure rules
@@ -255,8 +256,9 @@ class RetailCrowd(Trader):
         self.last_step = {"arrivals": 0, "exits": 0, "returns": 0, "touched": 0, "examined": 0}
         cfg = self.exchange.config
         self.round_ticks = max(1, int(round(params.round_number_usd / cfg.tick_size)))
-        self.near_ticks = int(ROUND_NEAR_FRACTION * self.round_ticks)
-        self.history = PriceHistory(params.lookback_s, max(HISTORY_SAMPLE_S, model.step_s))
+        self.near_ticks = int(params.round_near_fraction * self.round_ticks)
+        self.history = PriceHistory(params.lookback_s, max(params.history_sample_s, model.step_s))
+        self.stop_trigger = STOP_TRIGGERS[params.stop_trigger]
         self.count = n = int(params.count)
         rng = self.rng_stream = model.random_stream("perp/retail")
         # Re-entry delays are drawn per liquidation, so their count depends on the market: a
@@ -267,7 +269,7 @@ class RetailCrowd(Trader):
         lev_idx = rng.choice(len(levs), size=n, p=lev_p / lev_p.sum())
         wallets = round_significant(
             params.wallet * np.exp(params.wallet_sigma * rng.standard_normal(n)),
-            WALLET_SIGNIFICANT_DIGITS)
+            params.wallet_significant_digits)
         # Traders are exchangeable: order them by (leverage, wallet) so that each group opens
         # its accounts in one call and trader i owns account first_account + i.
         order = np.lexsort((wallets, lev_idx))
@@ -323,10 +325,10 @@ class RetailCrowd(Trader):
 
     def _chart_price_ticks(self) -> int:
         ex = self.exchange
-        last = ex.book.last_price()
-        if last:
-            return int(last)
-        bid, ask = ex.book.best_bid(), ex.book.best_ask()
+        last = ex.last_price_ticks()
+        if last is not None:
+            return last
+        bid, ask = ex.best_bid_ticks(), ex.best_ask_ticks()
         if bid is not None and ask is not None:
             return (bid + ask) // 2
         return ex.to_ticks(self.model.index)
@@ -355,7 +357,7 @@ class RetailCrowd(Trader):
         fired = (stop_ids > 0) & np.isin(stop_ids,
                                          fills["taker_order"][(fills["flags"] & FLAG_STOP) != 0])
         tp_hit = (tp_ids > 0) & np.isin(tp_ids, fills["maker_order"])
-        positions = self.exchange.acct_i[traders + lo, I_POSITION]
+        positions = self.exchange.positions_lots(traders + lo)
         stats = self.stats
         stats.stops_fired += int(fired.sum())
         for k, i in enumerate(traders.tolist()):
@@ -443,7 +445,7 @@ class RetailCrowd(Trader):
                 ex.cancel(account, oid)  # UNKNOWN_ORDER when it already filled or fired
                 orders[i] = 0
         self.stop_ticks[i] = 0
-        pos = int(ex.acct_i[account, I_POSITION])
+        pos = ex.position_lots(account)
         if pos != 0:
             pos = self._market_close(i, pos)
         if pos != 0:
@@ -461,7 +463,7 @@ class RetailCrowd(Trader):
                                    reduce_only=True)
         if res.status != Status.OK:
             self._reject(res.status)
-        return int(self.exchange.acct_i[account, I_POSITION])
+        return self.exchange.position_lots(account)
 
     def _to_idle(self, i: int) -> None:
         self.status[i] = IDLE
@@ -520,17 +522,17 @@ class RetailCrowd(Trader):
         ex = self.exchange
         cfg = ex.config
         account = self.first_account + i
-        best = ex.book.best_ask() if side == BUY else ex.book.best_bid()
+        best = ex.best_ask_ticks() if side == BUY else ex.best_bid_ticks()
         if best is None:
             self.stats.unfilled += 1
             self._to_idle(i)
             return False
         leverage = float(self.leverage[i])
-        wallet = float(ex.acct_f[account, A_WALLET])
+        wallet = ex.wallet_usd(account)
         # Leave room for the opening and closing taker fees, as the venues' "max" size does.
         max_margin = wallet / (1.0 + 2.0 * leverage * cfg.taker_fee)
         margin = min(wallet * p.margin_fraction * math.exp(p.size_sigma * size_z), max_margin)
-        notional = min(margin * leverage, 0.999 * float(ex.acct_f[account, A_MAX_NOTIONAL]))
+        notional = min(margin * leverage, 0.999 * ex.max_position_notional_usd(account))
         lot_value = best * cfg.tick_size * cfg.lot_size
         lots = int(notional / lot_value)
         if lots < 1:
@@ -544,7 +546,7 @@ class RetailCrowd(Trader):
         res = ex.submit(account, side, MARKET, lots)
         if res.status != Status.OK:
             self._reject(res.status)
-        pos = int(ex.acct_i[account, I_POSITION])
+        pos = ex.position_lots(account)
         if pos == 0:
             if res.status == Status.OK:
                 self.stats.unfilled += 1
@@ -556,7 +558,7 @@ class RetailCrowd(Trader):
         self.entry_t[i] = t
         self.exit_t[i] = t + hold_s
         heapq.heappush(self._exits, (t + hold_s, i))
-        entry = float(ex.acct_f[account, A_ENTRY])
+        entry = ex.entry_price_usd(account)
         qty = abs(pos)
         if with_stop:
             self._place_stop(i, side, qty, entry, window_ticks)
@@ -580,13 +582,13 @@ class RetailCrowd(Trader):
             low, high = int(window_ticks.min()), int(window_ticks.max())
         else:
             low = high = entry_ticks
-        margin = max(float(ex.acct_f[account, A_POS_MARGIN]), 0.0)
+        margin = max(ex.position_margin_usd(account), 0.0)
         liq = liquidation_price(side, qty * cfg.lot_size, entry, margin, cfg.tiers)
         stop = naive_stop_ticks(side, entry_ticks, low, high, self.round_ticks,
                                 self.params.stop_offset_ticks, liq / cfg.tick_size)
         if stop <= 0:
             return
-        res = ex.submit(account, -side, STOP_MARKET, qty, stop, trigger=STOP_TRIGGER,
+        res = ex.submit(account, -side, STOP_MARKET, qty, stop, trigger=self.stop_trigger,
                         reduce_only=True)
         if res.status == Status.OK:
             self.stats.stops_placed += 1

@@ -15,13 +15,13 @@ The state machine, one phase at a time:
 - ``build``: to hunt a LONG cluster below the price it builds a SHORT position (it will buy
   the forced selling back cheaper), quietly, with POST_ONLY orders at the touch of the far
   side (the best ask), one clip of ``build_clip_notional`` at a time, up to
-  ``BUILD_SHARE x max_position_notional``, for at most ``build_s``. Leftovers are cancelled.
+  ``build_share x max_position_notional``, for at most ``build_s``. Leftovers are cancelled.
 - ``push``: market orders of ``push_clip_notional`` every ``push_interval_s`` toward the
   cluster, until the liquidation trigger price (mark or last, as the venue is configured)
   crosses the cluster's centre; it aborts when ``push_budget_notional`` is spent, the position
   limit is reached, the book is empty or an order is rejected.
 - ``harvest``: close the position into the cascade: a ladder of passive bids from the touch
-  down (``HARVEST_LEVELS`` levels ``HARVEST_SPACING_BPS`` apart), and a market buy as large as
+  down (``harvest_levels`` levels ``harvest_spacing_bps`` apart), and a market buy as large as
   the liquidated size it saw in the previous step; whatever is left at ``harvest_s`` is closed
   at market (reduce-only) in clips of ``push_clip_notional``, one per ``push_interval_s``.
 - ``cooldown``: wait ``cooldown_s``, then ``idle``.
@@ -54,29 +54,7 @@ import numpy as np
 from agents import stages
 from agents.base import Trader
 from agents.params import WhaleParams
-from sim.exchange.book import market_value
-from sim.exchange.codes import (
-    BUY,
-    FLAG_STOP,
-    LIMIT,
-    MARKET,
-    POST_ONLY,
-    SELL,
-    TRIGGER_LAST,
-    Status,
-)
-from sim.exchange.layouts import (
-    A_ENTRY,
-    A_FEES,
-    A_REALIZED,
-    A_WALLET,
-    I_POSITION,
-    M_STOP_SIZES,
-    O_ID,
-    O_PRICE,
-    O_QTY,
-    SLOT_MASK,
-)
+from sim.exchange import BUY, FLAG_STOP, LIMIT, MARKET, POST_ONLY, SELL, TRIGGER_LAST, Status
 from sim.heatmap import price_edges, true_heatmap
 from sim.model import MarketModel
 from sim.result import HuntRecord
@@ -88,22 +66,7 @@ PUSH = "push"
 HARVEST = "harvest"
 COOLDOWN = "cooldown"
 
-# Parameters not (yet) in WhaleParams; documented here, see the report on the whale issue.
-BIN_FRACTION = 0.0005
-"""Heatmap bin width of the default (true) reader, as a fraction of the mark price."""
-DENSE_BIN_RATIO = 1.0
-"""A bin joins a cluster when its notional is at least this multiple of the mean bin of its
-side of the grid (and above zero): clusters are runs of above-average bins."""
-DISTANCE_COST_PER_PCT = 1_000_000.0
-"""USD added to a cluster's push cost per 1 % of distance: makers refill the book behind a
-push, so the visible depth understates the cost, and more so the farther the cluster."""
-BUILD_SHARE = 0.5
-"""Share of ``max_position_notional`` built passively; the rest is room for the push, whose
-aggressive orders add to the same position."""
-HARVEST_LEVELS = 4
-"""Passive closing orders in the harvest ladder."""
-HARVEST_SPACING_BPS = 5.0
-"""Gap between the harvest ladder's levels, in basis points of the touch."""
+_DEFAULTS = WhaleParams()  # the pure functions below default to the whale's defaults
 
 HeatmapReader = Callable[[MarketModel], tuple[np.ndarray, np.ndarray, np.ndarray]]
 DepthCost = Callable[[int, float], float]
@@ -158,15 +121,16 @@ class Cluster:
 # ---------------------------------------------------------------- scoring (pure functions)
 
 
-def dense_runs(notional: np.ndarray, eligible: np.ndarray) -> list[tuple[int, int]]:
+def dense_runs(notional: np.ndarray, eligible: np.ndarray,
+               dense_bin_ratio: float = _DEFAULTS.dense_bin_ratio) -> list[tuple[int, int]]:
     """Return (first, last) bin indices of each run of contiguous dense eligible bins.
 
-    A bin is dense when it is eligible, holds notional > 0 and at least ``DENSE_BIN_RATIO``
-    times the mean over the eligible bins.
+    A bin is dense when it is eligible, holds notional > 0 and at least ``dense_bin_ratio``
+    times the mean over the eligible bins: clusters are runs of above-average bins.
     """
     if not eligible.any():
         return []
-    level = DENSE_BIN_RATIO * float(notional[eligible].mean())
+    level = dense_bin_ratio * float(notional[eligible].mean())
     dense = eligible & (notional > 0) & (notional >= level)
     padded = np.concatenate(([False], dense, [False])).astype(np.int8)
     change = np.diff(padded)
@@ -179,13 +143,15 @@ def score_clusters(edges: np.ndarray, long_usd: np.ndarray, short_usd: np.ndarra
                    price: float, depth_cost: DepthCost, *,
                    long_stops_usd: np.ndarray | None = None,
                    short_stops_usd: np.ndarray | None = None,
-                   distance_cost_per_pct: float = DISTANCE_COST_PER_PCT) -> list[Cluster]:
+                   distance_cost_per_pct: float = _DEFAULTS.distance_cost_per_pct,
+                   dense_bin_ratio: float = _DEFAULTS.dense_bin_ratio) -> list[Cluster]:
     """Return every cluster of the heatmap on its reachable side of ``price``, scored.
 
     Long liquidations count only in bins wholly below ``price`` and short ones only in bins
     wholly above it. Sell stops (``long_stops_usd``) add to the long side's payoff, buy stops
     to the short side's. ``depth_cost(taker_side, price_usd)`` returns the USD a taker must
-    take to move the best price to ``price_usd``.
+    take to move the best price to ``price_usd``. ``distance_cost_per_pct`` and
+    ``dense_bin_ratio`` are ``WhaleParams``'.
     """
     edges = np.asarray(edges, dtype=np.float64)
     n = len(edges) - 1
@@ -197,7 +163,7 @@ def score_clusters(edges: np.ndarray, long_usd: np.ndarray, short_usd: np.ndarra
         stops = zeros if stops is None else np.asarray(stops, dtype=np.float64)
         total = liq + stops
         eligible = edges[1:] <= price if side == "long" else edges[:-1] >= price
-        for first, last in dense_runs(total, eligible):
+        for first, last in dense_runs(total, eligible, dense_bin_ratio):
             low, high = float(edges[first]), float(edges[last + 1])
             mids = 0.5 * (edges[first:last + 1] + edges[first + 1:last + 2])
             weights = total[first:last + 1]
@@ -233,60 +199,36 @@ def choose_target(clusters: list[Cluster], *, min_cluster_notional: float,
 # ---------------------------------------------------------------- reading the market
 
 
-def bin_width_usd(price: float, tick_size: float) -> float:
-    """Return a bin width of about ``BIN_FRACTION`` of ``price``, a whole number of ticks."""
-    return max(1, round(price * BIN_FRACTION / tick_size)) * tick_size
+def bin_width_usd(price: float, tick_size: float,
+                  bin_fraction: float = _DEFAULTS.bin_fraction) -> float:
+    """Return a bin width of about ``bin_fraction`` of ``price``, a whole number of ticks."""
+    return max(1, round(price * bin_fraction / tick_size)) * tick_size
 
 
 def mark_grid_reader(range_pct: float,
-                     binned: Callable[[MarketModel, np.ndarray], tuple[np.ndarray, np.ndarray]]
-                     ) -> HeatmapReader:
+                     binned: Callable[[MarketModel, np.ndarray], tuple[np.ndarray, np.ndarray]],
+                     bin_fraction: float = _DEFAULTS.bin_fraction) -> HeatmapReader:
     """Return a reader of a map on a grid of +/- ``range_pct`` around the mark.
 
-    ``binned(model, edges)`` returns the map's (long_usd, short_usd) on ``edges``.
+    ``binned(model, edges)`` returns the map's (long_usd, short_usd) on ``edges``; the bins
+    are ``bin_width_usd(mark, tick, bin_fraction)`` wide.
     """
 
     def read(model: MarketModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mark = model.perp.mark_price
-        edges = price_edges(mark, range_pct, bin_width_usd(mark, model.perp.config.tick_size))
+        width = bin_width_usd(mark, model.perp.config.tick_size, bin_fraction)
+        edges = price_edges(mark, range_pct, width)
         long_usd, short_usd = binned(model, edges)
         return edges, long_usd, short_usd
 
     return read
 
 
-def true_heatmap_reader(range_pct: float) -> HeatmapReader:
+def true_heatmap_reader(range_pct: float,
+                        bin_fraction: float = _DEFAULTS.bin_fraction) -> HeatmapReader:
     """Return a reader of the true heatmap on a grid of +/- ``range_pct`` around the mark."""
-    return mark_grid_reader(range_pct, lambda model, edges: true_heatmap(model.perp, edges))
-
-
-def resting_stop_notional(exchange, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (sell stops, buy stops) notional (USD at the stop price) per bin of ``edges``.
-
-    Reads the book's four stop heaps read-only (``sim.exchange.book``: heap ``h`` holds sell stops when
-    ``h`` is even, buy stops when odd); entries of stops already fired or cancelled no longer
-    match their slot's id and are skipped. Cost: one vectorized pass over the resting stops.
-    """
-    book = exchange.book
-    lot, tick = exchange.config.lot_size, exchange.config.tick_size
-    n_bins = len(edges) - 1
-    sell, buy = np.zeros(n_bins), np.zeros(n_bins)
-    for h in range(4):
-        size = int(book.meta[M_STOP_SIZES + h])
-        if size == 0:
-            continue
-        ids = book.stops[h, :size, 1]
-        slots = ids & SLOT_MASK
-        inside = (ids > 0) & (slots < book.orders.shape[0])
-        ids, slots = ids[inside], slots[inside]
-        live = book.orders[slots, O_ID] == ids
-        price = book.orders[slots[live], O_PRICE] * tick
-        notional = book.orders[slots[live], O_QTY] * lot * price
-        b = np.searchsorted(edges, price, side="right") - 1
-        keep = (b >= 0) & (b < n_bins)
-        into = sell if h % 2 == 0 else buy
-        into += np.bincount(b[keep], weights=notional[keep], minlength=n_bins)
-    return sell, buy
+    return mark_grid_reader(range_pct, lambda model, edges: true_heatmap(model.perp, edges),
+                            bin_fraction)
 
 
 # ---------------------------------------------------------------- the agent
@@ -320,14 +262,15 @@ class Whale(Trader):
             raise ValueError(f"venue must be 'perp' (liquidations exist only on the "
                              f"perpetual), got {venue!r}")
         if params.heatmap == "estimated" and heatmap_reader is None:
-            raise ValueError("WhaleParams.heatmap='estimated' needs a heatmap_reader: the public "
-                             "estimate is not built into sim.heatmap yet; pass a callable "
-                             "(model) -> (edges, long_usd, short_usd) or use heatmap='true'")
+            raise ValueError("WhaleParams.heatmap='estimated' needs a heatmap_reader of the "
+                             "public estimate (sim.heatmap_estimate), a callable (model) -> "
+                             "(edges, long_usd, short_usd); or use heatmap='true'")
         super().__init__(model)
         self.params = params
         self.exchange = model.perp
         self.account = int(self.open_accounts(1, params.wallet, params.leverage)[0])
-        self.read_heatmap = heatmap_reader or true_heatmap_reader(params.max_distance_pct)
+        self.read_heatmap = heatmap_reader or true_heatmap_reader(params.max_distance_pct,
+                                                                  params.bin_fraction)
         self.count_stops = params.heatmap == "true"
         self.phase = IDLE
         self.phase_since = model.t
@@ -384,10 +327,12 @@ class Whale(Trader):
         edges, long_usd, short_usd = self._read_map()
         long_stops = short_stops = None
         if self.count_stops:
-            long_stops, short_stops = resting_stop_notional(self.exchange, edges)
+            long_stops, short_stops = self.exchange.resting_stop_notional_usd(edges)
         price = self._trigger_price()
         clusters = score_clusters(edges, long_usd, short_usd, price, self._depth_cost_usd,
-                                  long_stops_usd=long_stops, short_stops_usd=short_stops)
+                                  long_stops_usd=long_stops, short_stops_usd=short_stops,
+                                  distance_cost_per_pct=p.distance_cost_per_pct,
+                                  dense_bin_ratio=p.dense_bin_ratio)
         target = choose_target(clusters, min_cluster_notional=p.min_cluster_notional,
                                min_payoff_ratio=p.min_payoff_ratio,
                                max_distance_pct=p.max_distance_pct)
@@ -400,15 +345,15 @@ class Whale(Trader):
             return
         self.target = target
         self.model.log_event(self.kind, "target", f"price={price:.1f} {target.describe()}")
-        account = self.exchange.acct_f[self.account]
+        ex, account = self.exchange, self.account
         self._hunt = {
             "start_t": self.model.t, "start_price": price,
             "build_end_t": math.nan, "push_end_t": math.nan,
             "built_lots": 0, "built_notional": 0.0, "pushed_notional": 0.0,
             "push_outcome": "", "liquidated_notional": 0.0, "stops_triggered_notional": 0.0,
             "peak_notional": 0.0,
-            "_wallet": float(account[A_WALLET]), "_realized": float(account[A_REALIZED]),
-            "_fees": float(account[A_FEES]),
+            "_wallet": ex.wallet_usd(account), "_realized": ex.realized_pnl_usd(account),
+            "_fees": ex.fees_paid_usd(account),
         }
         build = "short" if target.side == "long" else "long"
         self._set_phase(BUILD, f"building a {build} position to hunt the {target.side} "
@@ -440,7 +385,7 @@ class Whale(Trader):
         lot = self.exchange.config.lot_size
         tick = self.exchange.config.tick_size
         resting = sum(lots * price * tick * lot for price, lots in self._resting.values())
-        room = BUILD_SHARE * p.max_position_notional - held - resting
+        room = p.build_share * p.max_position_notional - held - resting
         if room < lot * touch * tick and not self._resting:
             self._end_build()
             self._set_phase(PUSH, f"position built: {held:.0f} USD")
@@ -513,8 +458,7 @@ class Whale(Trader):
         lots = int(clip_usd / (best * cfg.tick_size * cfg.lot_size))
         if side == BUY and lots > 0:
             # Buys walk up the book: shrink the clip so its average price fits the budget.
-            book = self.exchange.book
-            got, value = market_value(book.levels, book.meta, BUY, lots)
+            got, value = self.exchange.market_order_cost(BUY, lots)
             cost = value * cfg.tick_size * cfg.lot_size
             if got > 0 and cost > clip_usd:
                 lots = int(got * clip_usd / cost)
@@ -564,7 +508,7 @@ class Whale(Trader):
             self._finish_hunt("harvest time up, unwound at market in clips")
 
     def _refresh_ladder(self, side: int, lots: int) -> None:
-        """Keep ``HARVEST_LEVELS`` passive closing orders for ``lots`` from the touch away."""
+        """Keep ``harvest_levels`` passive closing orders for ``lots`` from the touch away."""
         anchor = self._touch(side)
         if anchor is None:
             anchor = self._touch(-side)
@@ -576,8 +520,9 @@ class Whale(Trader):
             return
         self._cancel_all()
         self._ladder_key = (anchor, lots)
-        spacing = max(1, round(anchor * HARVEST_SPACING_BPS / 1e4))
-        n = min(HARVEST_LEVELS, lots)
+        p = self.params
+        spacing = max(1, round(anchor * p.harvest_spacing_bps / 1e4))
+        n = min(p.harvest_levels, lots)
         for k in range(n):
             qty = lots // n + (1 if k < lots % n else 0)
             price = anchor - side * k * spacing
@@ -590,7 +535,7 @@ class Whale(Trader):
     def _finish_hunt(self, reason: str) -> None:
         self._cancel_all()
         h, target = self._hunt, self.target
-        account = self.exchange.acct_f[self.account]
+        ex, account = self.exchange, self.account
         record = HuntRecord(
             whale=self.account, map=self.params.heatmap, side=target.side,
             start_t=h["start_t"], build_end_t=h["build_end_t"], push_end_t=h["push_end_t"],
@@ -600,9 +545,9 @@ class Whale(Trader):
             pushed_notional=h["pushed_notional"], peak_notional=h["peak_notional"],
             stops_triggered_notional=h["stops_triggered_notional"],
             liquidated_notional=h["liquidated_notional"], outcome=h["push_outcome"],
-            end_reason=reason, pnl=float(account[A_WALLET]) - h["_wallet"],
-            realized_pnl=float(account[A_REALIZED]) - h["_realized"],
-            fees=float(account[A_FEES]) - h["_fees"])
+            end_reason=reason, pnl=ex.wallet_usd(account) - h["_wallet"],
+            realized_pnl=ex.realized_pnl_usd(account) - h["_realized"],
+            fees=ex.fees_paid_usd(account) - h["_fees"])
         self.hunts.append(record)
         self._hunt = {}
         self.target = None
@@ -662,17 +607,16 @@ class Whale(Trader):
 
     def _touch(self, side: int) -> int | None:
         """Return the best price (ticks) of ``side``'s resting orders (BUY: bid), or None."""
-        book = self.exchange.book
-        return book.best_bid() if side == BUY else book.best_ask()
+        ex = self.exchange
+        return ex.best_bid_ticks() if side == BUY else ex.best_ask_ticks()
 
     def _position(self) -> int:
-        return int(self.exchange.acct_i[self.account, I_POSITION])
+        return self.exchange.position_lots(self.account)
 
     def _entry_notional(self) -> float:
         """Return the position's notional at its entry price (USD)."""
         ex = self.exchange
-        return (abs(self._position()) * ex.config.lot_size
-                * float(ex.acct_f[self.account, A_ENTRY]))
+        return abs(self._position()) * ex.config.lot_size * ex.entry_price_usd(self.account)
 
     def _track_peak(self, notional: float) -> None:
         self._hunt["peak_notional"] = max(self._hunt["peak_notional"], notional)
@@ -684,5 +628,5 @@ class Whale(Trader):
         self._ladder_key = None
 
 
-__all__ = ["Cluster", "Whale", "choose_target", "dense_runs", "resting_stop_notional",
+__all__ = ["Cluster", "Whale", "choose_target", "dense_runs", "mark_grid_reader",
            "score_clusters", "true_heatmap_reader"]

@@ -10,9 +10,7 @@ from __future__ import annotations
 from agents import stages
 from agents.arbitrageur import Arbitrageur
 from agents.params import ArbitrageurParams
-from sim.exchange import ExchangeConfig
-from sim.exchange.codes import BUY, LIMIT, SELL
-from sim.exchange.layouts import I_POSITION
+from sim.exchange import BUY, LIMIT, SELL, ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
 
@@ -44,7 +42,7 @@ def look(arb: Arbitrageur) -> None:
 
 
 def position(exchange, account: int) -> int:
-    return int(exchange.acct_i[account, I_POSITION])
+    return exchange.position_lots(account)
 
 
 def test_rich_perp_is_sold():

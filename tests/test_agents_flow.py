@@ -6,18 +6,10 @@ import numpy as np
 import pytest
 
 from agents import stages
-from agents.flow import (
-    NOISE_MAX_RESTING,
-    NOISE_ORDER_TTL_S,
-    NoiseTraders,
-    ValueTraders,
-    capped_order,
-)
+from agents.flow import NoiseTraders, ValueTraders, capped_order
 from agents.market_maker import MarketMaker
 from agents.params import MarketMakerParams, NoiseParams, ValueParams
-from sim.exchange import ExchangeConfig
-from sim.exchange.codes import BUY, LIMIT, SELL
-from sim.exchange.layouts import I_POSITION
+from sim.exchange import BUY, LIMIT, SELL, ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
 
@@ -35,7 +27,7 @@ def deep_book(exchange, bid_usd: float, ask_usd: float, lots: int = 100_000) -> 
 
 
 def positions(exchange, accounts) -> np.ndarray:
-    return exchange.acct_i[np.asarray(accounts), I_POSITION].copy()
+    return exchange.positions_lots(np.asarray(accounts))
 
 
 def run_fills(seed: int, steps: int = 300) -> np.ndarray:
@@ -76,13 +68,14 @@ def test_noise_limit_orders_stay_bounded_and_fresh():
     MarketMaker(model, MarketMakerParams())
     noise = NoiseTraders(model, NoiseParams(rate_per_s=5.0, market_share=0.0,
                                             limit_offset_bps=50.0))
+    cap, ttl_s = NoiseParams().max_resting_orders, NoiseParams().order_ttl_s
     for _ in range(400):
         model.step()
-        assert len(noise.resting) <= NOISE_MAX_RESTING
-    assert len(noise.resting) == NOISE_MAX_RESTING  # 2,000 limits were sent: the cap binds
-    assert all(model.t - placed < NOISE_ORDER_TTL_S for placed, _, _ in noise.resting)
+        assert len(noise.resting) <= cap
+    assert len(noise.resting) == cap  # 2,000 limits were sent: the cap binds
+    assert all(model.t - placed < ttl_s for placed, _, _ in noise.resting)
     live = sum(len(model.perp.open_orders(int(a))) for a in noise.accounts)
-    assert live <= NOISE_MAX_RESTING
+    assert live <= cap
 
 
 def test_noise_account_at_its_limit_only_reduces():

@@ -21,8 +21,7 @@ from agents.market_maker import (
     reservation_price,
 )
 from agents.params import MarketMakerParams, NoiseParams, ValueParams
-from sim.exchange import ExchangeConfig
-from sim.exchange.codes import BUY, LIMIT, MARKET, SELL
+from sim.exchange import BUY, LIMIT, MARKET, SELL, ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
 
@@ -120,7 +119,7 @@ class Idle(Trader):
 def test_a_hollow_book_mid_is_left_out_of_the_fair_price():
     # Another account rests a bid 1 % under and an ask 3 % over the 100,000 index: the mid,
     # 101,000, is 2 % from the index and the spread (4,000 USD, 396 bp) is wider than
-    # MAX_MID_SPREAD_BPS, so a maker weighting the mid at 1/2 still centres on 100,000.
+    # max_mid_spread_bps (20 bp), so a maker weighting the mid at 1/2 still centres on 100,000.
     model = quiet_model()
     other = int(Idle(model).open_accounts(1, 1e9, 10)[0])
     maker = MarketMaker(model, maker_params(index_weight=0.5))
@@ -207,7 +206,7 @@ def test_pause_cancels_every_quote_and_resume_quotes_again():
     maker.pause()
     assert model.perp.open_orders(maker.account) == []
     model.step()
-    assert model.perp.book.best_bid() is None and model.perp.book.best_ask() is None
+    assert model.perp.best_bid_ticks() is None and model.perp.best_ask_ticks() is None
     maker.resume()
     model.step()
     assert len(model.perp.open_orders(maker.account)) == 6
@@ -230,7 +229,7 @@ def test_spot_maker_quotes_the_spot_book_around_the_fundamental():
     model.step()
     bid_prices, _, ask_prices, _ = book(model.spot)
     assert bid_prices[0] == 999_900 and ask_prices[0] == 1_000_100
-    assert model.perp.book.best_bid() is None
+    assert model.perp.best_bid_ticks() is None
     assert model.index == pytest.approx(100_000.0)  # the index is the spot mid
 
 

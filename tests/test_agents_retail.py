@@ -28,10 +28,9 @@ from agents.retail import (
     naive_stop_ticks,
     take_profit_ticks,
 )
-from sim.exchange import ExchangeConfig
+from sim.exchange import BUY, LIMIT, SELL, TRIGGER_LAST, TRIGGER_MARK, ExchangeConfig, Status
 from sim.exchange.book import order_slot
-from sim.exchange.codes import BUY, LIMIT, SELL, Status
-from sim.exchange.layouts import A_ENTRY, A_LEVERAGE, A_LIQ_PRICE, A_WALLET, I_POSITION, O_PRICE
+from sim.exchange.layouts import A_LEVERAGE, A_LIQ_PRICE, A_WALLET, O_PRICE, O_TRIGGER
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
 
@@ -175,10 +174,22 @@ def test_a_long_entry_places_its_stop_below_the_swing_low_and_its_take_profit_ab
     model.step()
     account = crowd.first_account
     assert crowd.status[0] == OPEN and crowd.side[0] == BUY
-    assert model.perp.acct_f[account, A_ENTRY] == pytest.approx(100_400.5)  # first ask
+    assert model.perp.entry_price_usd(account) == pytest.approx(100_400.5)  # first ask
     assert stop_order_price(model, int(crowd.stop_order[0])) == 1_002_480  # 100,250 - 20 ticks
     assert stop_order_price(model, int(crowd.tp_order[0])) == 1_024_086  # 100,400.5 x 1.02
     assert crowd.stats.stops_placed == 1 and crowd.stats.take_profits_placed == 1
+
+
+@pytest.mark.parametrize(("stop_trigger", "trigger"), [("last", TRIGGER_LAST),
+                                                       ("mark", TRIGGER_MARK)])
+def test_stops_watch_the_price_the_params_name(stop_trigger, trigger):
+    model, crowd = build(price=100_400.0, leverage_mix={10: 1.0}, stop_trigger=stop_trigger,
+                         **CERTAIN_ENTRY)
+    given_history(crowd, [100_300, 100_250, 100_350, 100_380])
+    model.step()
+    orders = model.perp.book.orders
+    slot = order_slot(orders, int(crowd.stop_order[0]))
+    assert slot >= 0 and orders[slot, O_TRIGGER] == trigger
 
 
 def test_a_short_entry_places_its_stop_above_the_round_number():
@@ -186,7 +197,7 @@ def test_a_short_entry_places_its_stop_above_the_round_number():
     given_history(crowd, [100_600, 101_500, 100_700, 100_450])  # now 100,400: momentum sells
     model.step()
     assert crowd.side[0] == SELL
-    assert model.perp.acct_f[crowd.first_account, A_ENTRY] == pytest.approx(100_399.5)
+    assert model.perp.entry_price_usd(crowd.first_account) == pytest.approx(100_399.5)
     # round 101,000 + 20 ticks is closer than the swing high 101,500 + 20 ticks.
     assert stop_order_price(model, int(crowd.stop_order[0])) == 1_010_020
 
@@ -200,7 +211,7 @@ def test_a_high_leverage_stop_sits_just_inside_the_liquidation_price():
     # Isolated long, first tier (MMR 0.4 %, cum 0), margin = notional / 100:
     # LP = E (1 - 1/100) / (1 - 0.004).
     liq = entry * 0.99 / 0.996
-    assert model.perp.acct_i[crowd.first_account, I_POSITION] == 297  # floor(30,000 / 100.9005)
+    assert model.perp.position_lots(crowd.first_account) == 297  # floor(30,000 / 100.9005)
     assert model.perp.acct_f[crowd.first_account, A_LIQ_PRICE] == pytest.approx(liq)
     assert stop_order_price(model, int(crowd.stop_order[0])) == math.floor(liq / TICK) + 20
 
@@ -237,7 +248,7 @@ def test_a_liquidated_trader_reenters_only_while_its_budget_lasts(budget):
     assert crowd.stats.entries == budget + 1
     assert crowd.stats.reentries == budget
     assert crowd.status[0] == OUT and crowd.reentries_left[0] == 0
-    assert model.perp.acct_i[crowd.first_account, I_POSITION] == 0
+    assert model.perp.position_lots(crowd.first_account) == 0
 
 
 # ---------------------------------------------------------------------- cost per step
@@ -348,7 +359,7 @@ def test_a_volatile_market_fires_stops_and_liquidations_and_keeps_the_books_stra
     assert inv["money_conserved"] and inv["long_oi_equals_short_oi"]
     for i in range(n):
         account = crowd.first_account + i
-        pos = int(ex.acct_i[account, I_POSITION])
+        pos = ex.position_lots(account)
         if crowd.status[i] == OPEN:
             assert pos * int(crowd.side[i]) > 0
             stop = int(crowd.stop_ticks[i])

@@ -24,25 +24,8 @@ import pytest
 from agents import stages
 from agents.base import Trader
 from agents.params import WhaleParams
-from agents.whale import (
-    BUILD_SHARE,
-    Whale,
-    choose_target,
-    dense_runs,
-    resting_stop_notional,
-    score_clusters,
-)
-from sim.exchange import Exchange, ExchangeConfig
-from sim.exchange.codes import (
-    BUY,
-    LIMIT,
-    MARKET,
-    SELL,
-    STOP_MARKET,
-    TRIGGER_LAST,
-    TRIGGER_MARK,
-    Status,
-)
+from agents.whale import Whale, choose_target, dense_runs, score_clusters
+from sim.exchange import BUY, LIMIT, MARKET, SELL, TRIGGER_LAST, ExchangeConfig, Status
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
 
@@ -69,7 +52,7 @@ class Ladder(Trader):
 
     def act(self) -> None:
         ex = self.model.perp
-        centre = ex.book.last_price() or ex.to_ticks(self.model.index)
+        centre = ex.last_price_ticks() or ex.to_ticks(self.model.index)
         for oid in self.ids:
             ex.cancel(self.account, oid)
         self.ids = []
@@ -237,23 +220,6 @@ def test_stops_add_to_the_payoff_of_their_side():
     assert best.ratio == pytest.approx(3e6 / 1.35e6)
 
 
-def test_resting_stop_notional_counts_live_stops_only():
-    ex = Exchange(ExchangeConfig(price_levels=1 << 12), account_capacity=4)
-    a = int(ex.open_accounts(1, 1e6, 10)[0])
-    assert ex.submit(a, SELL, STOP_MARKET, 100, 990_000, TRIGGER_LAST).status == Status.OK
-    assert ex.submit(a, SELL, STOP_MARKET, 300, 991_000, TRIGGER_MARK).status == Status.OK
-    assert ex.submit(a, BUY, STOP_MARKET, 200, 1_010_000, TRIGGER_MARK).status == Status.OK
-    gone = ex.submit(a, SELL, STOP_MARKET, 500, 992_000, TRIGGER_LAST).order_id
-    assert ex.cancel(a, gone) == Status.OK
-    edges = np.arange(98_000.0, 102_000.0 + 1, 500.0)
-    sell, buy = resting_stop_notional(ex, edges)
-    # 0.1 BTC at 99,000 + 0.3 BTC at 99,100, both in [99,000, 99,500); 0.2 BTC at 101,000
-    assert sell[2] == pytest.approx(0.1 * 99_000 + 0.3 * 99_100)
-    assert sell.sum() == pytest.approx(sell[2])
-    assert buy[6] == pytest.approx(0.2 * 101_000)
-    assert buy.sum() == pytest.approx(buy[6])
-
-
 # ---------------------------------------------------------------- construction
 
 
@@ -318,11 +284,11 @@ def test_hunts_a_long_cluster_phase_by_phase():
     assert hunt.side == "long" and hunt.outcome == "target reached"
     assert hunt.start_t == 5.0
     assert hunt.start_t < hunt.build_end_t < hunt.push_end_t <= hunt.end_t
-    # It built a short of about BUILD_SHARE x 2.4 M, passively, before pushing.
-    assert hunt.built_notional == pytest.approx(BUILD_SHARE * 2.4e6, rel=0.05)
+    # It built a short of about build_share (0.5 by default) x 2.4 M, passively, before pushing.
+    assert hunt.built_notional == pytest.approx(WhaleParams().build_share * 2.4e6, rel=0.05)
     assert hunt.pushed_notional > 0
     # Every long of the crowd was liquidated, below its 100,000 entry.
-    assert (model.perp.acct_i[crowd, 0] == 0).all()
+    assert not model.perp.positions_lots(crowd).any()
     assert 0.9 * 8e6 < hunt.liquidated_notional < 8e6
     assert model.perp.account(whale.account).position_lots == 0
     assert hunt.peak_notional == pytest.approx(max(held))
@@ -342,7 +308,7 @@ def test_squeezes_a_short_cluster_as_the_mirror_image():
     assert hunt.side == "short" and hunt.target_price == 101_525.0
     assert hunt.outcome == "target reached"
     assert min(positions) >= 0 and max(positions) > 0  # it was long, never short
-    assert (model.perp.acct_i[crowd, 0] == 0).all()
+    assert not model.perp.positions_lots(crowd).any()
     assert hunt.liquidated_notional > 0.9 * 8e6
     assert positions[-1] == 0
 

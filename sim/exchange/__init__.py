@@ -2,7 +2,9 @@
 
 ``Exchange`` (``facade``) is the front door and the only object agents touch: orders go in
 through ``submit`` / ``cancel``, and agents read their account, their orders and the book
-through its O(1) accessors, never the arrays. The rooms behind it:
+through its O(1) accessors, never the arrays. Agents import from this module only: the
+facade, the codes below and the contract maths they reason with (``liquidation_price``).
+The rooms behind it:
 
 - ``layouts``: every array layout (record dtypes, column indices), in one module;
 - ``codes``: sides, order kinds, trigger sources, status codes;
@@ -17,6 +19,9 @@ through its O(1) accessors, never the arrays. The rooms behind it:
 
 from sim.exchange.codes import (
     BUY,
+    FLAG_ADL,
+    FLAG_LIQUIDATION,
+    FLAG_STOP,
     IOC,
     LIMIT,
     MARKET,
@@ -31,7 +36,9 @@ from sim.exchange.codes import (
     Trigger,
 )
 from sim.exchange.facade import AccountView, Exchange, ExchangeConfig, SettleReport
+from sim.exchange.perp import liquidation_price
 
 __all__ = ["Exchange", "ExchangeConfig", "AccountView", "SettleReport", "BUY", "SELL", "LIMIT",
-           "MARKET", "IOC", "POST_ONLY", "STOP_MARKET", "TRIGGER_LAST", "TRIGGER_MARK", "Side",
-           "OrderKind", "Trigger", "Status"]
+           "MARKET", "IOC", "POST_ONLY", "STOP_MARKET", "TRIGGER_LAST", "TRIGGER_MARK",
+           "FLAG_LIQUIDATION", "FLAG_ADL", "FLAG_STOP", "Side", "OrderKind", "Trigger", "Status",
+           "liquidation_price"]

@@ -7,6 +7,9 @@ data (last, mark and index prices, funding, open interest, depth, recent trades)
 agents' orders, then ``settle()`` (stops and liquidations cascade, funding at funding times).
 
 Prices cross this API in integer ticks (``to_ticks`` converts), quantities in integer lots.
+Agents read through the O(1) accessors (``position_lots``, ``wallet_usd``, ``resting_lots``,
+``order_resting_lots``, ``best_bid_ticks``, ...), never the arrays: a column can move in
+``layouts`` without touching an agent. ``account()`` gives a whole snapshot, for reports.
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ from sim.exchange.book import (
     OrderResult,
     as_int64,
     check_int,
+    check_side,
     crossed,
     is_number,
+    market_value,
     order_fields,
 )
 from sim.exchange.codes import (
+    BUY,
     CROSS_MARGIN,
     ISOLATED_MARGIN,
     NEED_FILL_CAPACITY,
@@ -51,15 +57,31 @@ from sim.exchange.engine import (
 from sim.exchange.funding import average_premium, sample_premium, settle_funding
 from sim.exchange.heap import grow_heaps
 from sim.exchange.layouts import (
+    A_ENTRY,
+    A_FEES,
+    A_MAX_NOTIONAL,
+    A_POS_MARGIN,
+    A_REALIZED,
+    A_WALLET,
     FILL_DTYPE,
     FUNDING_DTYPE,
+    I_POSITION,
     LIQUIDATION_DTYPE,
+    M_BEST_ASK,
+    M_BEST_BID,
     M_LAST_PRICE,
     M_MESSAGES,
     M_N_ASKS,
     M_N_BIDS,
     M_N_FILLS,
+    M_STOP_SIZES,
     NO_PRICE,
+    O_ID,
+    O_PRICE,
+    O_QTY,
+    SLOT_MASK,
+    W_BUY_LOTS,
+    W_SELL_LOTS,
 )
 from sim.exchange.liquidation import rebuild_liquidation_index
 from sim.exchange.perp import (
@@ -206,7 +228,6 @@ class Exchange:
         self.next_funding_t = config.funding_interval_s
         self._basis = deque()
         self._basis_sum = 0.0
-        self._dt = 1.0
         self._logs = _Logs()
         self._recent = np.zeros(0, dtype=FILL_DTYPE)
         self._bind()
@@ -271,6 +292,52 @@ class Exchange:
             n_liquidations=int(i[lay.I_N_LIQUIDATIONS]), unrealized_pnl=upnl,
             available=float(f[lay.A_WALLET] - f[lay.A_POS_MARGIN]),
         )
+
+    # O(1) reads of one account, for the agents' hot paths: no snapshot is built and
+    # ``account`` is not checked (it must be an id ``open_accounts`` returned).
+
+    def position_lots(self, account: int) -> int:
+        """Return the account's position in lots, signed (> 0 long, < 0 short)."""
+        return self.acct_i.item(account, I_POSITION)
+
+    def positions_lots(self, accounts: np.ndarray) -> np.ndarray:
+        """Return the positions of ``accounts`` (an integer array) in lots, as a new array."""
+        return self.acct_i[accounts, I_POSITION]
+
+    def entry_price_usd(self, account: int) -> float:
+        """Return the position's average entry price (USD), 0.0 when flat."""
+        return self.acct_f.item(account, A_ENTRY)
+
+    def wallet_usd(self, account: int) -> float:
+        """Return the wallet balance (USD): deposits, plus realized PnL, less fees and funding.
+
+        It includes the margin posted for the position (``position_margin_usd``).
+        """
+        return self.acct_f.item(account, A_WALLET)
+
+    def position_margin_usd(self, account: int) -> float:
+        """Return the margin posted for the position (USD).
+
+        It is the entry notional / leverage, released pro rata as the position closes; in
+        isolated mode it is all the position can lose.
+        """
+        return self.acct_f.item(account, A_POS_MARGIN)
+
+    def max_position_notional_usd(self, account: int) -> float:
+        """Return the largest position notional (USD) the account's leverage allows (tiers)."""
+        return self.acct_f.item(account, A_MAX_NOTIONAL)
+
+    def realized_pnl_usd(self, account: int) -> float:
+        """Return the PnL realized by the account's trades so far (USD; fees, funding apart)."""
+        return self.acct_f.item(account, A_REALIZED)
+
+    def fees_paid_usd(self, account: int) -> float:
+        """Return the trading fees the account has paid so far (USD)."""
+        return self.acct_f.item(account, A_FEES)
+
+    def resting_lots(self, account: int, side: int) -> int:
+        """Return the lots the account has resting in limit orders on ``side`` (stops apart)."""
+        return self.book.owner.item(account, W_BUY_LOTS if side == BUY else W_SELL_LOTS)
 
     def set_leverage(self, account: int, leverage: float) -> None:
         """Change an account's leverage; allowed only while it is flat with no open orders."""
@@ -378,7 +445,6 @@ class Exchange:
         f = self.ex_f
         f[lay.X_TIME] = t_seconds
         f[lay.X_INDEX] = index_price
-        self._dt = dt_seconds
         mid = self.mid_price
         basis = (mid - index_price) if mid is not None else 0.0
         self._basis.append(basis)
@@ -534,6 +600,73 @@ class Exchange:
     def depth_to_price(self, taker_side: int, target_ticks: int) -> tuple[int, int]:
         """Return (lots, value in ticks x lots) a taker must take to move the best to a price."""
         return self.book.depth_to_price(taker_side, target_ticks)
+
+    def best_bid_ticks(self) -> int | None:
+        """Return the best bid (ticks), or None when no bid rests."""
+        price = self.book.meta.item(M_BEST_BID)
+        return None if price == NO_PRICE else price
+
+    def best_ask_ticks(self) -> int | None:
+        """Return the best ask (ticks), or None when no ask rests."""
+        price = self.book.meta.item(M_BEST_ASK)
+        return None if price == NO_PRICE else price
+
+    def last_price_ticks(self) -> int | None:
+        """Return the price of the latest trade (ticks), or None before the first."""
+        return self.book.meta.item(M_LAST_PRICE) or None
+
+    def market_order_cost(self, taker_side: int, qty_lots: int) -> tuple[int, int]:
+        """Return (lots filled, value in ticks x lots) a market order would take from the book.
+
+        A market order of ``qty_lots`` on ``taker_side``, now: it fills fewer lots when the
+        opposite side holds fewer. Nothing is sent.
+        """
+        side = check_side(taker_side, "taker_side")
+        lots = check_int("qty_lots", qty_lots, low=0)
+        book = self.book
+        filled, value = market_value(book.levels, book.meta, side, lots)
+        return int(filled), int(value)
+
+    def order_resting_lots(self, order_id: int) -> int:
+        """Return the lots a live order or waiting stop has left, else 0.
+
+        0 once the order is filled, cancelled or fired, and for an id that never rested.
+        """
+        orders = self.book.orders
+        slot = order_id & SLOT_MASK
+        if order_id <= 0 or slot >= orders.shape[0] or orders.item(slot, O_ID) != order_id:
+            return 0
+        return orders.item(slot, O_QTY)
+
+    def resting_stop_notional_usd(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (sell stops, buy stops) notional per bin of ``edges`` (USD at the stop price).
+
+        Both trigger sources count. A stop whose price falls outside ``edges`` is left out.
+        One vectorized pass over the four stop heaps (heap ``h`` holds sell stops when ``h`` is
+        even, buy stops when odd); entries of stops already fired or cancelled no longer match
+        their slot's id and are skipped.
+        """
+        edges = np.asarray(edges, dtype=np.float64)
+        book = self.book
+        lot, tick = self.config.lot_size, self.config.tick_size
+        n_bins = len(edges) - 1
+        sell, buy = np.zeros(n_bins), np.zeros(n_bins)
+        for h in range(4):
+            size = book.meta.item(M_STOP_SIZES + h)
+            if size == 0:
+                continue
+            ids = book.stops[h, :size, 1]
+            slots = ids & SLOT_MASK
+            inside = (ids > 0) & (slots < book.orders.shape[0])
+            ids, slots = ids[inside], slots[inside]
+            live = book.orders[slots, O_ID] == ids
+            price = book.orders[slots[live], O_PRICE] * tick
+            notional = book.orders[slots[live], O_QTY] * lot * price
+            bins = np.searchsorted(edges, price, side="right") - 1
+            keep = (bins >= 0) & (bins < n_bins)
+            into = sell if h % 2 == 0 else buy
+            into += np.bincount(bins[keep], weights=notional[keep], minlength=n_bins)
+        return sell, buy
 
     def recent_trades(self, n: int = 100) -> np.ndarray:
         """Return the latest ``n`` fills (oldest first)."""
