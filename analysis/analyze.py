@@ -91,11 +91,14 @@ class AnalysisConfig:
             trigger on it, and the last price of a thin book has one-second wicks that would
             touch every level within a few percent.
         cluster_multiple, window_bins, min_notional: cluster detection (``detect_clusters``).
-        n_null: random levels per cluster in the magnet test.
+        n_null: matched no-cluster levels per cluster in the magnet test.
+        match_width: the matched levels' distances are ``d x (1 -+ match_width)``.
+        min_touches: fewest touches (of cluster levels, and of matched levels) for a
+            bucket's lift; below it the bucket reads "too few touches".
         n_boot: bootstrap replicates.
         direction_horizon_s: the horizon of the direction logit's next move (s).
         top_k, price_tolerance: the accuracy's top-k clusters and match tolerance.
-        seed: root seed of the null levels and the bootstraps.
+        seed: root seed of the matched levels and the bootstraps.
     """
 
     horizon_s: float = 4 * 3600.0
@@ -109,6 +112,8 @@ class AnalysisConfig:
     window_bins: int = 25
     min_notional: float = 500_000.0
     n_null: int = 20
+    match_width: float = 0.25
+    min_touches: int = 10
     n_boot: int = 1000
     direction_horizon_s: float = 900.0
     top_k: int = 5
@@ -275,8 +280,6 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
     series = result.series
     maps = {"true": result.heatmap,
             "estimated": estimated_map(result) if est_map is None else est_map}
-    # Null levels are drawn at snapshot times after the warm-up, like the clusters' times.
-    snapshots = np.asarray(result.heatmap["t"], dtype=np.float64)
     clusters, outcomes, levels, direction = [], [], [], []
     for m, name in enumerate(MAPS):
         found = detect_clusters(maps[name], series, multiple=c.cluster_multiple,
@@ -291,10 +294,8 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
                             funding_column=PREDICTED_FUNDING)
         outcomes.append(out.assign(map=name))
         levels.append(magnet_levels(out, series, rng=_rng(c, seed, m), horizon_s=c.horizon_s,
-                                    near=c.near, n_null=c.n_null,
-                                    decision_times=snapshots[snapshots >= c.warmup_s],
-                                    run=seed,
-                                    price_column=c.price_column).assign(map=name))
+                                    near=c.near, n_null=c.n_null, match_width=c.match_width,
+                                    run=seed, price_column=c.price_column).assign(map=name))
         direction.append(direction_table(out, series, horizon_s=c.direction_horizon_s,
                                          price_column=c.price_column,
                                          funding_column=PREDICTED_FUNDING).assign(map=name))
@@ -395,7 +396,8 @@ def summary_tables(runs: Sequence[Mapping[str, pd.DataFrame]],
     for g in groups:
         for name in MAPS:
             lv = levels[(levels["group"] == g) & (levels["map"] == name)]
-            lift_parts.append(magnet_lift(lv, rng=rng, n_boot=c.n_boot)
+            lift_parts.append(magnet_lift(lv, rng=rng, n_boot=c.n_boot,
+                                          min_touches=c.min_touches)
                               .assign(group=g, map=name))
             d = direction[(direction["group"] == g) & (direction["map"] == name)]
             logit_parts.append(fit_direction_logit(d).assign(group=g, map=name))

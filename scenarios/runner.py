@@ -104,7 +104,8 @@ def _public_heatmap_reader(model: MarketModel, params: WhaleParams) -> Callable 
         return None
     observer = PublicHeatmapObserver(60.0)
     model.observers.append(observer)
-    return mark_grid_reader(params.max_distance_pct, lambda _, edges: observer.map(edges))
+    return mark_grid_reader(params.max_distance_pct, lambda _, edges: observer.map(edges),
+                            bin_fraction=params.bin_fraction)
 
 
 def _schedule_events(model: MarketModel, sc: Scenario, agents: dict[str, list]) -> None:

@@ -48,11 +48,13 @@ SHORT_RUN = ("duration_s=2400", "agents.retail.count=1000", "agents.whale.active
 # --- hand-built per-run tables -------------------------------------------------------------
 
 def raw_run(group: str, seed: int, outcomes: list[str], complete: list[bool],
-            cluster_touched: list[bool], null_touched: list[bool]) -> dict[str, pd.DataFrame]:
+            cluster_touched: list[bool]) -> dict[str, pd.DataFrame]:
     """The per-run tables ``summary_tables`` reads, for one run of ``group``.
 
     Every outcome row is a long cluster at 0.2 % with high funding and falling OI; the magnet
-    levels are all in the 0-0.5 % bucket.
+    levels are all in the 0-0.5 % bucket. Cluster ``i`` has three matched levels, at offsets
+    -0.2, 0 and +0.2; the first cluster's is touched at -0.2, the second's at 0, the third's at
+    +0.2, the others' nowhere: one touch at each offset.
     """
     n = len(outcomes)
     out = pd.DataFrame({
@@ -60,12 +62,13 @@ def raw_run(group: str, seed: int, outcomes: list[str], complete: list[bool],
         "side": "long", "outcome": outcomes, "complete": complete,
         "funding_state": "high", "oi_state": "falling",
     })
-    kinds = ["cluster"] * len(cluster_touched) + ["null"] * len(null_touched)
-    levels = pd.DataFrame({
-        "group": group, "seed": seed, "run": seed, "map": "true",
-        "t_decision": 0.0, "t": 0.0, "side": "long", "distance_pct": 0.2,
-        "kind": kinds, "window_s": 600.0, "touched": cluster_touched + null_touched,
-    })
+    rows = []
+    for i, touched in enumerate(cluster_touched):
+        rows.append((i, "cluster", 0.0, touched))
+        rows.extend((i, "null", u, k == i) for k, u in enumerate((-0.2, 0.0, 0.2)))
+    levels = pd.DataFrame(rows, columns=["set", "kind", "offset", "touched"]).assign(
+        group=group, seed=seed, run=seed, map="true", t_decision=0.0, t=0.0, side="long",
+        distance_pct=0.2, window_s=600.0)
     # Every map needs rows for the per-map tables; the estimated map gets an empty copy.
     both = lambda frame: pd.concat([frame, frame.iloc[:0].assign(map="estimated")])  # noqa: E731
     direction = pd.DataFrame(columns=["group", "map", "distance_pct", "log_notional",
@@ -80,18 +83,17 @@ def raw_run(group: str, seed: int, outcomes: list[str], complete: list[bool],
 
 def two_runs() -> list[dict[str, pd.DataFrame]]:
     # Run 0: 3 untouched + 1 swept with a full horizon, 1 cascade without (not counted);
-    # clusters touched 2 of 4, null levels 2 of 8. Run 1: 2 cascades + 2 sweeps; clusters
-    # touched 4 of 4, null levels 2 of 8.
+    # clusters touched 2 of 4. Run 1: 2 cascades + 2 sweeps; clusters touched 4 of 4. In
+    # each run one matched level of four is touched at each offset.
     return [
         raw_run("g", 0, ["untouched"] * 3 + ["swept", "cascade"], [True] * 4 + [False],
-                [True, True, False, False], [True, True] + [False] * 6),
-        raw_run("g", 1, ["cascade", "cascade", "swept", "swept"], [True] * 4,
-                [True] * 4, [True, True] + [False] * 6),
+                [True, True, False, False]),
+        raw_run("g", 1, ["cascade", "cascade", "swept", "swept"], [True] * 4, [True] * 4),
     ]
 
 
 def test_summary_pools_the_runs_of_a_group():
-    summary = summary_tables(two_runs(), SMALL)
+    summary = summary_tables(two_runs(), AnalysisConfig(**{**SMALL.to_dict(), "min_touches": 1}))
     shares = summary["outcome_shares"]
     shares = shares[shares["map"] == "true"].set_index("outcome")
     # 8 outcomes with a full horizon: untouched 3/8, swept 1 + 2 = 3/8, cascade 2/8.
@@ -102,7 +104,8 @@ def test_summary_pools_the_runs_of_a_group():
     assert shares.loc["bounced", "count"] == 0
     lift = summary["magnet_lift"]
     near = lift[(lift["map"] == "true") & (lift["bucket"] == "0-0.5%")].iloc[0]
-    # Clusters touched (2 + 4) / 8 = 0.75, null levels (2 + 2) / 16 = 0.25: lift 3.
+    # Clusters touched (2 + 4) / 8 = 0.75. Matched levels are touched 2 of 8 at each of the
+    # offsets -0.2, 0, +0.2, so the quadratic through them is flat at 0.25: lift 3.
     assert near["p_touch_cluster"] == pytest.approx(0.75)
     assert near["p_touch_null"] == pytest.approx(0.25)
     assert near["lift"] == pytest.approx(3.0)
@@ -152,7 +155,7 @@ def test_accuracy_summary_averages_over_the_runs_of_a_group():
 
 def test_groups_stay_apart():
     runs = two_runs()
-    other = raw_run("h", 0, ["bounced"], [True], [False], [True, False])
+    other = raw_run("h", 0, ["bounced"], [True], [False])
     summary = summary_tables([*runs, other], SMALL)
     shares = summary["outcome_shares"]
     h = shares[(shares["group"] == "h") & (shares["map"] == "true")].set_index("outcome")
@@ -426,10 +429,12 @@ def test_the_analysis_is_deterministic(run_dir):
     for name in ("clusters", "outcomes", "magnet_levels", "direction", "accuracy"):
         pd.testing.assert_frame_equal(a[name], b[name])
     c = run_tables(result, AnalysisConfig(**{**SMALL.to_dict(), "seed": 7}))
-    # Another analysis seed draws other null levels at the same cluster levels.
+    # Another analysis seed draws other matched levels beside the same cluster levels.
     levels_a, levels_c = a["magnet_levels"], c["magnet_levels"]
     assert levels_a[levels_a["kind"] == "cluster"].equals(levels_c[levels_c["kind"] == "cluster"])
-    assert not levels_a["t"].equals(levels_c["t"])
+    null_a = levels_a.loc[levels_a["kind"] == "null", "distance_pct"].to_numpy()
+    null_c = levels_c.loc[levels_c["kind"] == "null", "distance_pct"].to_numpy()
+    assert len(null_a) > 0 and not np.array_equal(null_a, null_c)
 
 
 def test_findings_quote_the_numbers_of_the_tables(analyzed):
