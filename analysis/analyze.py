@@ -10,7 +10,9 @@ recorded too: the series' ``predicted_funding_rate``, against the interest rate 
 manifest (``resolved_scenario.exchange``). Across runs (:func:`summary_tables`), grouped by
 scenario: magnet lift with bootstrap intervals (over runs, or over blocks of time for one run),
 outcome shares, the signal cross-tab and the trader's claims, the direction logit, the
-estimate's accuracy.
+estimate's accuracy. With ``placebo`` set, every per-map test also runs on a placebo map
+(``analysis.placebo``), so the tables show beside the real results what the test reads on a map
+that knows nothing of the path.
 
 On disk (:func:`analyze_run_dir`, :func:`analyze_runs`)::
 
@@ -48,6 +50,7 @@ from analysis.accuracy import estimated_map, map_accuracy
 from analysis.clusters import detect_clusters, price_path
 from analysis.magnet import direction_logit, direction_table, magnet_levels, magnet_lift
 from analysis.outcomes import OUTCOMES, classify_outcomes
+from analysis.placebo import placebo_map, placebo_partners
 from analysis.signals import PREDICTED_FUNDING, compare_state, signal_states, signal_table
 from sim.result import HUNT_COLUMNS, TABLES, RunResult, account_pnl
 
@@ -98,6 +101,8 @@ class AnalysisConfig:
         n_boot: bootstrap replicates.
         direction_horizon_s: the horizon of the direction logit's next move (s).
         top_k, price_tolerance: the accuracy's top-k clusters and match tolerance.
+        placebo: also run every test on a placebo map (``analysis.placebo``: another run's
+            true map, or the run's own shifted in time), as ``map == "placebo"``.
         seed: root seed of the matched levels and the bootstraps.
     """
 
@@ -118,6 +123,7 @@ class AnalysisConfig:
     direction_horizon_s: float = 900.0
     top_k: int = 5
     price_tolerance: float = 0.005
+    placebo: bool = False
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -258,13 +264,17 @@ def _rng(config: AnalysisConfig, *keys: int) -> np.random.Generator:
 
 
 def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
-               est_map: Mapping[str, np.ndarray] | None = None) -> dict[str, pd.DataFrame]:
+               est_map: Mapping[str, np.ndarray] | None = None,
+               placebo: tuple[Mapping[str, np.ndarray], str] | None = None
+               ) -> dict[str, pd.DataFrame]:
     """Return the per-run tables of the module docstring, and the estimate as ``est_map``.
 
     Args:
         result: the run.
         config: the settings.
         est_map: the public estimate on the true map's grid (computed when None).
+        placebo: a placebo map and where it came from (``analysis.placebo.placebo_map``);
+            every per-map table then has ``map == "placebo"`` rows too.
 
     Returns:
         ``clusters``, ``outcomes`` (decision-time clusters with outcome and signal state),
@@ -280,8 +290,10 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
     series = result.series
     maps = {"true": result.heatmap,
             "estimated": estimated_map(result) if est_map is None else est_map}
+    if placebo is not None:
+        maps["placebo"] = placebo[0]
     clusters, outcomes, levels, direction = [], [], [], []
-    for m, name in enumerate(MAPS):
+    for m, name in enumerate(maps):
         found = detect_clusters(maps[name], series, multiple=c.cluster_multiple,
                                 window_bins=c.window_bins, min_notional=c.min_notional,
                                 price_column=c.price_column)
@@ -318,6 +330,7 @@ def run_tables(result: RunResult, config: AnalysisConfig = DEFAULT_CONFIG,
         "liquidated_short_usd": float(notional[liq["side"] < 0].sum()) if len(liq) else 0.0,
         "interest_rate": funding["interest_rate"],
         "funding_interval_h": funding["funding_interval_s"] / 3600.0,
+        "placebo_source": placebo[1] if placebo is not None else "",
         **whale_figures(hunts, result.accounts, series),
     }
     tables = {
@@ -391,10 +404,11 @@ def summary_tables(runs: Sequence[Mapping[str, pd.DataFrame]],
     direction = pd.concat([r["direction"] for r in runs], ignore_index=True)
     accuracy = pd.concat([r["accuracy"] for r in runs], ignore_index=True)
     groups = list(dict.fromkeys(pd.concat([r["run"]["group"] for r in runs])))
+    maps = [m for m in (*MAPS, "placebo") if m in MAPS or (levels["map"] == m).any()]
     rng = _rng(c, 1)
     lift_parts, logit_parts = [], []
     for g in groups:
-        for name in MAPS:
+        for name in maps:
             lv = levels[(levels["group"] == g) & (levels["map"] == name)]
             lift_parts.append(magnet_lift(lv, rng=rng, n_boot=c.n_boot,
                                           min_touches=c.min_touches)
@@ -562,13 +576,15 @@ def summary_figures(summary: Mapping[str, pd.DataFrame], folder: str | Path
     folder = Path(folder)
     out = {}
     lift = summary["magnet_lift"]
-    for name, suffix in (("true", ""), ("estimated", "_estimated")):
+    for name, suffix in (("true", ""), ("estimated", "_estimated"), ("placebo", "_placebo")):
+        if not (lift["map"] == name).any():
+            continue
         fig = figures.lift_figure(lift[lift["map"] == name],
                                   title=f"magnet lift of the {name} map's clusters, "
                                         "95 % intervals")
         out[f"magnet_lift{suffix}"] = figures.save(fig, folder / f"magnet_lift{suffix}.png")
     shares = summary["outcome_shares"]
-    order = {name: i for i, name in enumerate(MAPS)}
+    order = {name: i for i, name in enumerate((*MAPS, "placebo"))}
     shares = shares.assign(_groups=shares["group"].map(
         {g: i for i, g in enumerate(dict.fromkeys(summary["magnet_lift"]["group"]))}),
         _maps=shares["map"].map(order)).sort_values(["_groups", "_maps"], kind="stable")
@@ -579,17 +595,30 @@ def summary_figures(summary: Mapping[str, pd.DataFrame], folder: str | Path
 
 
 def analyze_run_dir(run_dir: str | Path, config: AnalysisConfig = DEFAULT_CONFIG,
-                    figures: bool = True) -> dict[str, pd.DataFrame]:
+                    figures: bool = True, placebo_from: str | Path | None = None
+                    ) -> dict[str, pd.DataFrame]:
     """Analyze one run directory in place; return its raw and summary tables.
 
     Writes ``heatmap_est.npz``, ``analysis/`` and ``figures/`` (see the module docstring);
-    ``analysis/summary.json`` comes last, so its presence means the analysis finished.
+    ``analysis/summary.json`` comes last, so its presence means the analysis finished. With
+    ``config.placebo`` the placebo map is the true map of the run in ``placebo_from`` (on the
+    same grid), or the run's own shifted in time (``analysis.placebo.placebo_map``).
     """
     path = check_run_dir(run_dir)
     # An analysis stopped half-way must not pass for a finished one.
     (path / "analysis" / "summary.json").unlink(missing_ok=True)
     result = RunResult.load(path)
-    tables = run_tables(result, config)
+    placebo = None
+    if config.placebo:
+        other, label = None, ""
+        if placebo_from is not None:
+            other_run = check_run_dir(placebo_from)
+            with np.load(other_run / "heatmap_true.npz") as npz:
+                other = {key: npz[key] for key in npz.files}
+            seed = json.loads((other_run / "manifest.json").read_text()).get("seed")
+            label = f"seed {seed} ({other_run.name})"
+        placebo = placebo_map(result.heatmap, other, label)
+    tables = run_tables(result, config, placebo=placebo)
     est = tables.pop("est_map")
     summary = summary_tables([tables], config)
     np.savez_compressed(path / "heatmap_est.npz", **est)
@@ -661,6 +690,8 @@ def analyze_runs(run_dirs: Sequence[str | Path], config: AnalysisConfig = DEFAUL
         config: the settings.
         out_dir: where the combined tables go (default :func:`default_combined_dir`).
         reuse: skip runs whose analysis is current (same config).
+            With ``config.placebo`` each run's placebo map is the true map of the next run
+            of its group (scenario) in ``run_dirs``, cyclically (``placebo_partners``).
         on_run: called with (run directory, its summary.json data) after each run.
 
     Returns:
@@ -670,9 +701,12 @@ def analyze_runs(run_dirs: Sequence[str | Path], config: AnalysisConfig = DEFAUL
         NotARunDirectory: a path is not a run directory; nothing has been written.
     """
     paths = [check_run_dir(d) for d in run_dirs]
-    for path in paths:
+    partners = placebo_partners([json.loads((p / "manifest.json").read_text())["scenario"]
+                                 for p in paths])
+    for path, partner in zip(paths, partners, strict=True):
         if not (reuse and analysis_is_current(path, config)):
-            analyze_run_dir(path, config)
+            analyze_run_dir(path, config,
+                            placebo_from=paths[partner] if partner is not None else None)
         if on_run is not None:
             on_run(path, json.loads((path / "analysis" / "summary.json").read_text()))
     if len(paths) < 2 and out_dir is None:

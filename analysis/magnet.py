@@ -158,8 +158,8 @@ def _level_terms(levels: pd.DataFrame) -> np.ndarray:
 
 def _null_rate_at_zero(s: np.ndarray) -> np.ndarray:
     """Return the intercept ``a`` of the least-squares quadratic ``a + b u + c u^2`` through
-    the matched levels' touches, from the sums ``s[..., term, bucket]`` (Cramer's rule; NaN
-    where the moments are singular)."""
+    the matched levels' touches, from the sums ``s[..., term, bucket]`` (Cramer's rule),
+    clipped to [0, 1]; NaN where the moments are singular."""
     m = np.stack([np.stack([s[..., _S0, :], s[..., _S1, :], s[..., _S2, :]], -1),
                   np.stack([s[..., _S1, :], s[..., _S2, :], s[..., _S3, :]], -1),
                   np.stack([s[..., _S2, :], s[..., _S3, :], s[..., _S4, :]], -1)], -2)
@@ -170,6 +170,8 @@ def _null_rate_at_zero(s: np.ndarray) -> np.ndarray:
         det = np.linalg.det(m)
         a = np.linalg.det(m_a) / det
     scale = np.maximum(s[..., _S0, :], 1.0) * np.maximum(s[..., _S4, :], 1e-300)
+    # A least-squares fit of 0/1 touches may leave [0, 1] where touches are rare or certain.
+    a = np.clip(a, 0.0, 1.0)
     return np.where(np.abs(det) > 1e-9 * scale * np.maximum(s[..., _S2, :], 1e-300), a, np.nan)
 
 

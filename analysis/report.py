@@ -73,16 +73,26 @@ def _groups(summary: Mapping[str, pd.DataFrame]) -> list[str]:
 
 MIN_UNITS = 5
 """Fewest resampled units (runs or blocks) for a bootstrap interval to be read as evidence."""
-MIN_TOUCHES = 10
-"""Fewest touches, of clusters and of random levels each, for a lift to be read."""
+
+
+def _lift_line(r) -> tuple[str, bool]:
+    """Return a bucket's sentence and whether it can be judged (enough touches and units)."""
+    if r.verdict == "too few touches":
+        return (f"{r.bucket} away: too few touches to judge ({r.n_touch_cluster} of "
+                f"{r.n_cluster} clusters, {r.n_touch_null} matched levels)", False)
+    ok = r.n_units >= MIN_UNITS
+    return (f"{r.bucket} away: lift {_num(r.lift)} ({_interval(r.lift_lo, r.lift_hi)}; "
+            f"touched {_pct(r.p_touch_cluster)} of {r.n_cluster} clusters vs "
+            f"{_pct(r.p_touch_null)} for matched levels"
+            + ("" if ok else "; too few runs or blocks to judge") + ")", ok)
 
 
 def lift_finding(summary: Mapping[str, pd.DataFrame], config: Mapping) -> Finding:
     """Return the magnet-lift finding (true map's clusters), group by group.
 
-    A bucket is judged only with at least :data:`MIN_UNITS` resampled units and
-    :data:`MIN_TOUCHES` touches on each side: a percentile interval from two runs, or a ratio
-    of three touches to two, is no evidence either way.
+    A bucket is judged only with at least :data:`MIN_UNITS` resampled units and enough
+    touches (its ``verdict`` is not "too few touches"): a percentile interval from two runs,
+    or a ratio of three touches to two, is no evidence either way.
     """
     lift = summary["magnet_lift"]
     lift = lift[lift["map"] == "true"]
@@ -96,33 +106,76 @@ def lift_finding(summary: Mapping[str, pd.DataFrame], config: Mapping) -> Findin
         units = _plural(int(rows["n_units"].iloc[0]), rows["resampled"].iloc[0].rstrip("s"))
         lines = []
         for r in rows.itertuples():
-            touches = min(r.n_cluster * r.p_touch_cluster, r.n_null * r.p_touch_null)
-            ok = r.n_units >= MIN_UNITS and touches >= MIN_TOUCHES
-            lines.append(f"{r.bucket} away: lift {_num(r.lift)} ({_interval(r.lift_lo, r.lift_hi)};"
-                         f" touched {_pct(r.p_touch_cluster)} of {r.n_cluster} clusters vs "
-                         f"{_pct(r.p_touch_null)} of random levels"
-                         + ("" if ok else "; too few to judge") + ")")
+            line, ok = _lift_line(r)
+            lines.append(line)
             if not ok:
                 continue
             judged += 1
-            if r.lift_lo > 1.0:
+            if r.verdict == "magnet":
                 verdicts.append(f"{g} at {r.bucket} (clusters pulled the price)")
-            elif r.lift_hi < 1.0:
-                verdicts.append(f"{g} at {r.bucket} (clusters were touched less than chance)")
+            elif r.verdict == "repels":
+                verdicts.append(f"{g} at {r.bucket} (clusters were touched less than the "
+                                "levels beside them)")
         parts.append(f"{g} (intervals over {units}): " + "; ".join(lines) + ".")
     if judged == 0:
         verdict = (f"No bucket had enough to judge (at least {MIN_UNITS} runs or blocks and "
-                   f"{MIN_TOUCHES} touches each of clusters and random levels).")
+                   f"{int(config.get('min_touches', 10))} touches each of clusters and matched "
+                   "levels).")
     elif verdicts:
         verdict = "The interval excludes 1 for " + "; ".join(verdicts) + "."
     else:
         verdict = ("Where there was enough to judge, no interval excludes 1: a cluster's level "
-                   "was not touched more often than a random level at the same distance — no "
+                   "was not touched more often than a level beside it at the same time — no "
                    "magnet effect could be shown.")
     text = (f"Magnet lift is P(touch within {_hours(config['horizon_s'])} | a cluster's near "
-            f"edge at distance d) divided by the same for random levels at distance d on the "
-            f"same paths; 1 means no magnet. " + " ".join(parts) + " " + verdict)
+            f"edge at distance d) divided by the same for levels without a cluster at the same "
+            f"time, on the same side, at distances d x (1 -+ {config.get('match_width', 0.25):g})"
+            f" (their rate at d itself, from a quadratic through them); the same time means "
+            f"the same volatility ahead. 1 means no magnet. " + " ".join(parts) + " " + verdict)
     return Finding("Do liquidation clusters pull the price? (magnet lift)", text)
+
+
+def placebo_finding(summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame
+                    ) -> Finding | None:
+    """Return the placebo check: the tests on maps that know nothing of the path, beside
+    the true map's; None when the analysis ran without a placebo."""
+    lift = summary["magnet_lift"]
+    placebo = lift[lift["map"] == "placebo"]
+    if placebo.empty:
+        return None
+    sources = sorted(set(runs.get("placebo_source", pd.Series(dtype=str)).dropna()) - {""})
+    parts, faked = [], []
+    for g in _groups(summary):
+        rows = placebo[(placebo["group"] == g) & (placebo["n_cluster"] > 0)]
+        if rows.empty:
+            continue
+        lines = [_lift_line(r)[0] for r in rows.itertuples()]
+        faked += [f"{g} at {r.bucket}" for r in rows.itertuples()
+                  if r.verdict in ("magnet", "repels") and r.n_units >= MIN_UNITS]
+        extra = []
+        shares = summary["outcome_shares"]
+        for m in ("true", "placebo"):
+            s = shares[(shares["group"] == g) & (shares["map"] == m)
+                       & (shares["outcome"] == "swept")]
+            if len(s) and int(s["n"].iloc[0]):
+                extra.append(f"swept {_pct(s['share'].iloc[0])} on the {m} map")
+        logit = summary["logit"]
+        for m in ("true", "placebo"):
+            row = logit[(logit["group"] == g) & (logit["map"] == m)]
+            if len(row) and int(row["n"].iloc[0]):
+                extra.append(f"moved toward the nearest cluster in "
+                             f"{_pct(row['toward_share'].iloc[0])} on the {m} map")
+        parts.append(f"{g}: " + "; ".join(lines) + (". Outcomes: " + ", ".join(extra)
+                                                    if extra else "") + ".")
+    verdict = ("The placebo reads an effect at " + "; ".join(faked) + ": there, the true "
+               "map's lift is no evidence." if faked else
+               "The placebo reads no effect wherever it can be judged, as it must.")
+    text = ("The same tests on placebo maps (" + ("; ".join(sources) or "maps of other runs")
+            + "): clusters formed by another path, laid on this one. A sound statistic reads 1 "
+            "here. Outcome shares and the direction share are what the market does at any "
+            "level: compare the true map's with the placebo's, not with zero. "
+            + " ".join(parts) + " " + verdict)
+    return Finding("Placebo check: the same tests on maps that know nothing", text)
 
 
 def outcome_finding(summary: Mapping[str, pd.DataFrame], config: Mapping) -> Finding:
@@ -296,9 +349,11 @@ def hunt_report_table(hunts: pd.DataFrame, per_hunt: bool) -> pd.DataFrame:
 def findings(summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame, config: Mapping
              ) -> list[Finding]:
     """Return the report's findings, in order."""
-    out = [lift_finding(summary, config), outcome_finding(summary, config),
-           claim_finding(summary, runs), direction_finding(summary, config),
-           accuracy_finding(summary, config)]
+    out = [lift_finding(summary, config)]
+    placebo = placebo_finding(summary, runs)
+    out += [placebo] if placebo is not None else []
+    out += [outcome_finding(summary, config), claim_finding(summary, runs),
+            direction_finding(summary, config), accuracy_finding(summary, config)]
     whale = whale_finding(runs)
     return out + ([whale] if whale is not None else [])
 
@@ -312,7 +367,7 @@ def report_tables(summary: Mapping[str, pd.DataFrame], runs: pd.DataFrame,
     (:func:`hunt_report_table`).
     """
     lift = summary["magnet_lift"][["group", "map", "bucket", "n_cluster", "p_touch_cluster",
-                                   "p_touch_null", "lift", "lift_lo", "lift_hi"]]
+                                   "p_touch_null", "lift", "lift_lo", "lift_hi", "verdict"]]
     shares = summary["outcome_shares"]
     pivot = (shares.pivot_table(index=["group", "map"], columns="outcome", values="share",
                                 sort=False).reindex(columns=list(OUTCOMES)).reset_index()
@@ -472,6 +527,8 @@ def report_runs(run_dirs: Sequence[str | Path], config: AnalysisConfig = DEFAULT
                 figure_dir / "magnet_lift.png"),
                ("magnet lift of the public estimate's clusters",
                 figure_dir / "magnet_lift_estimated.png"),
+               *([("magnet lift on placebo maps (must read 1)",
+                   figure_dir / "magnet_lift_placebo.png")] if config.placebo else []),
                ("outcome shares by scenario and map", figure_dir / "outcomes.png")]
     title = title or ("liqsim report: " + ", ".join(dict.fromkeys(runs["group"])))
     return write_report(out, summary, runs, config.to_dict(), figures, hunts=hunts,

@@ -178,16 +178,20 @@ def run_dirs_or_exit(paths: tuple[str, ...]) -> list:
     return checked
 
 
-def _analysis_config(horizon_s: float | None):
+def _analysis_config(horizon_s: float | None, placebo: bool = False):
     from dataclasses import replace
 
     from analysis.analyze import DEFAULT_CONFIG
 
-    return DEFAULT_CONFIG if horizon_s is None else replace(DEFAULT_CONFIG, horizon_s=horizon_s)
+    config = replace(DEFAULT_CONFIG, placebo=placebo)
+    return config if horizon_s is None else replace(config, horizon_s=horizon_s)
 
 
 _HORIZON = click.option("--horizon-s", type=click.FloatRange(min=0, min_open=True),
                         default=None, help="Outcome and magnet horizon in seconds [14400].")
+_PLACEBO = click.option("--placebo", is_flag=True,
+                        help="Also run every test on a placebo map: the true map of another "
+                             "run of the same scenario, or the run's own shifted in time.")
 
 
 @main.command()
@@ -196,12 +200,15 @@ _HORIZON = click.option("--horizon-s", type=click.FloatRange(min=0, min_open=Tru
               help="Directory for the combined tables of several runs "
                    "[<the runs' common parent>/combined].")
 @_HORIZON
-def analyze(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | None) -> None:
+@_PLACEBO
+def analyze(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | None,
+            placebo: bool) -> None:
     """Analyze RUN_DIR... : tables into RUN_DIR/analysis (Parquet and CSV), RUN_DIR/figures.
 
     Clusters on the true map and on the public estimate, their outcomes, the magnet lift,
     the direction logit, funding / OI signals and the estimate's accuracy. With several runs
-    the combined tables (grouped by scenario) also go to --out.
+    the combined tables (grouped by scenario) also go to --out. With --placebo every test
+    also runs on a placebo map (map "placebo" in the tables).
     """
     from analysis.analyze import analyze_runs
 
@@ -217,7 +224,8 @@ def analyze(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | N
                    f"lift at 0-0.5% {fmt('lift_0-0.5%')}, swept {fmt('share_swept')}, "
                    f"estimate r {fmt('pearson_combined')}")
 
-    combined = analyze_runs(paths, _analysis_config(horizon_s), out_dir=out_dir, on_run=show)
+    combined = analyze_runs(paths, _analysis_config(horizon_s, placebo), out_dir=out_dir,
+                            on_run=show)
     if combined is not None:
         from analysis.analyze import default_combined_dir
 
@@ -230,7 +238,9 @@ def analyze(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | N
               help="Directory of the report [one run: the run directory; several: "
                    "<the runs' common parent>/combined].")
 @_HORIZON
-def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | None) -> None:
+@_PLACEBO
+def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | None,
+           placebo: bool) -> None:
     """Write report.html (self-contained) and report.md for RUN_DIR... .
 
     Runs without a current analysis are analyzed first. The report has a paragraph per
@@ -239,7 +249,7 @@ def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | No
     from analysis.report import report_runs
 
     paths = run_dirs_or_exit(run_dirs)
-    html, md = report_runs(paths, _analysis_config(horizon_s), out_dir=out_dir)
+    html, md = report_runs(paths, _analysis_config(horizon_s, placebo), out_dir=out_dir)
     click.echo(f"wrote {html} and {md}")
 
 
@@ -254,8 +264,9 @@ def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | No
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes [the CPU count].")
 @_HORIZON
+@_PLACEBO
 def study(name: str, seeds: int, out_dir: str | None, overrides: tuple[str, ...],
-          workers: int | None, horizon_s: float | None) -> None:
+          workers: int | None, horizon_s: float | None, placebo: bool) -> None:
     """Run the bundled STUDY (magnet_vs_sweep) over many seeds, then analyze and report.
 
     magnet_vs_sweep: calm, crowded_longs, whale_hunt with the whale reading the true map and
@@ -265,7 +276,7 @@ def study(name: str, seeds: int, out_dir: str | None, overrides: tuple[str, ...]
     from scenarios.schema import ScenarioError
     from scenarios.study import StudyError, plan_study, run_study
 
-    config = _analysis_config(horizon_s)
+    config = _analysis_config(horizon_s, placebo)
     out = out_dir or f"studies/{name}"
     try:
         jobs = plan_study(name, seeds, out, overrides, config)
@@ -281,9 +292,7 @@ def study(name: str, seeds: int, out_dir: str | None, overrides: tuple[str, ...]
                f"{len(jobs) - todo} already done; writing to {out}", err=True)
 
     def progress(job, done: int, total: int, seconds: float) -> None:
-        click.echo(f"[{done}/{total}] {job.case} seed {job.seed}: "
-                   f"{'ran and analyzed' if job.simulate else 'analyzed'} in {seconds:.0f} s",
-                   err=True)
+        click.echo(f"[{done}/{total}] {job.case} seed {job.seed}: {seconds:.0f} s", err=True)
 
     try:
         html, _ = run_study(name, seeds, out, overrides, config, workers, on_job=progress)

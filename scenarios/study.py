@@ -36,6 +36,7 @@ from analysis.analyze import (
     analysis_is_current,
     analyze_run_dir,
 )
+from analysis.placebo import placebo_partners
 from analysis.report import report_runs
 from scenarios.schema import Scenario, load_scenario
 
@@ -119,18 +120,41 @@ def plan_study(name: str, seeds: int, out_dir: str | Path, overrides: Sequence[s
 
 
 def run_job(study: str, case_name: str, seed: int, run_dir: str, overrides: Sequence[str],
-            simulate: bool, config: dict) -> dict:
-    """Run (when asked) and analyze one job in a worker; return its ``summary.json`` data."""
+            simulate: bool, config: dict, placebo_from: str | None = None) -> dict:
+    """Run (when asked) and analyze one job in a worker; return its ``summary.json`` data.
+
+    Without ``simulate`` the run must exist; ``placebo_from`` is the run whose true map is
+    the placebo (``AnalysisConfig.placebo``).
+    """
     from scenarios.runner import run
 
     started = time.perf_counter()
     if simulate:
         case = next(c for c in STUDIES[study] if c.name == case_name)
         run(case_scenario(case, seed, overrides), out=run_dir)
-    analyze_run_dir(run_dir, AnalysisConfig.from_dict(config))
+    analyze_run_dir(run_dir, AnalysisConfig.from_dict(config), placebo_from=placebo_from)
     info = json.loads((Path(run_dir) / "analysis" / "summary.json").read_text())
     info.pop("config", None)
     return {**info, "wall_seconds": time.perf_counter() - started}
+
+
+def simulate_job(study: str, case_name: str, seed: int, run_dir: str,
+                 overrides: Sequence[str]) -> dict:
+    """Run one job in a worker without analyzing it; return its wall seconds."""
+    from scenarios.runner import run
+
+    started = time.perf_counter()
+    case = next(c for c in STUDIES[study] if c.name == case_name)
+    run(case_scenario(case, seed, overrides), out=run_dir)
+    return {"wall_seconds": time.perf_counter() - started}
+
+
+def placebo_sources(jobs: Sequence[Job]) -> dict[Path, Path | None]:
+    """Return, per job's run directory, the run whose map is its placebo: the next seed of
+    its case, cyclically (``analysis.placebo.placebo_partners``)."""
+    partners = placebo_partners([j.case for j in jobs])
+    return {j.run_dir: (jobs[k].run_dir if k is not None else None)
+            for j, k in zip(jobs, partners, strict=True)}
 
 
 def run_study(name: str, seeds: int = 20, out_dir: str | Path | None = None,
@@ -162,22 +186,21 @@ def run_study(name: str, seeds: int = 20, out_dir: str | Path | None = None,
         "analysis": config.to_dict()}, indent=2) + "\n")
     pending = [j for j in jobs if j.simulate or j.analyze]
     failures: list[str] = []
-    if pending:
-        n_workers = max(1, min(workers or os.cpu_count() or 1, len(pending)))
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
-            futures = {pool.submit(run_job, name, j.case, j.seed, str(j.run_dir),
-                                   tuple(overrides), j.simulate, config.to_dict()): j
-                       for j in pending}
-            for done, future in enumerate(as_completed(futures), start=1):
-                job = futures[future]
-                try:
-                    info = future.result()
-                except Exception as exc:  # noqa: BLE001 - one failed run must not stop the rest
-                    failures.append(f"{job.run_dir}: {type(exc).__name__}: {exc}")
-                    continue
-                if on_job is not None:
-                    on_job(job, done, len(pending), info["wall_seconds"])
+    if config.placebo:
+        # A placebo needs its partner run on disk: simulate everything first, then analyze.
+        sims = [j for j in pending if j.simulate]
+        failures += _in_pool(sims, workers, on_job, lambda pool, j: pool.submit(
+            simulate_job, name, j.case, j.seed, str(j.run_dir), tuple(overrides)))
+        sources = placebo_sources(jobs)
+        done_ok = [j for j in pending if not any(f.startswith(f"{j.run_dir}:")
+                                                 for f in failures)]
+        failures += _in_pool(done_ok, workers, on_job, lambda pool, j: pool.submit(
+            run_job, name, j.case, j.seed, str(j.run_dir), tuple(overrides), False,
+            config.to_dict(), None if sources[j.run_dir] is None else str(sources[j.run_dir])))
+    else:
+        failures += _in_pool(pending, workers, on_job, lambda pool, j: pool.submit(
+            run_job, name, j.case, j.seed, str(j.run_dir), tuple(overrides), j.simulate,
+            config.to_dict()))
     if failures:
         raise StudyError("runs failed (the others are kept; run again to resume):\n"
                          + "\n".join(failures))
@@ -188,5 +211,28 @@ def run_study(name: str, seeds: int = 20, out_dir: str | Path | None = None,
     return html, jobs
 
 
-__all__ = ["Case", "Job", "STUDIES", "StudyError", "case_scenario", "plan_study", "run_job",
-           "run_study"]
+def _in_pool(jobs: Sequence[Job], workers: int | None,
+             on_job: Callable[[Job, int, int, float], None] | None,
+             submit: Callable[[ProcessPoolExecutor, Job], object]) -> list[str]:
+    """Run ``submit(pool, job)`` for every job on a spawn pool; return the failures."""
+    failures: list[str] = []
+    if not jobs:
+        return failures
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
+        futures = {submit(pool, j): j for j in jobs}
+        for done, future in enumerate(as_completed(futures), start=1):
+            job = futures[future]
+            try:
+                info = future.result()
+            except Exception as exc:  # noqa: BLE001 - one failed run must not stop the rest
+                failures.append(f"{job.run_dir}: {type(exc).__name__}: {exc}")
+                continue
+            if on_job is not None:
+                on_job(job, done, len(jobs), info["wall_seconds"])
+    return failures
+
+
+__all__ = ["Case", "Job", "STUDIES", "StudyError", "case_scenario", "placebo_sources",
+           "plan_study", "run_job", "run_study", "simulate_job"]

@@ -303,22 +303,25 @@ def test_direction_logit_reports_what_it_left_out():
 def lift_rows(**overrides) -> pd.DataFrame:
     row = {"group": "g", "map": "true", "bucket": "0-0.5%", "n_cluster": 100, "n_null": 2000,
            "p_touch_cluster": 0.6, "p_touch_null": 0.4, "lift": 1.5, "lift_lo": 1.2,
-           "lift_hi": 1.8, "n_units": 20, "resampled": "runs"}
+           "lift_hi": 1.8, "n_touch_cluster": 60, "n_touch_null": 800, "verdict": "magnet",
+           "n_units": 20, "resampled": "runs"}
     return pd.DataFrame([{**row, **overrides}])
 
 
 @pytest.mark.parametrize(("overrides", "verdict"), [
     # 20 runs, 60 cluster touches, interval above 1: a magnet.
     ({}, "The interval excludes 1 for g at 0-0.5% (clusters pulled the price)."),
-    # Interval below 1: touched less than chance.
-    ({"lift": 0.7, "lift_lo": 0.6, "lift_hi": 0.8},
-     "The interval excludes 1 for g at 0-0.5% (clusters were touched less than chance)."),
+    # Interval below 1: touched less than the matched levels.
+    ({"lift": 0.7, "lift_lo": 0.6, "lift_hi": 0.8, "verdict": "repels"},
+     "The interval excludes 1 for g at 0-0.5% (clusters were touched less than the levels "
+     "beside them)."),
     # Interval covering 1: no effect shown.
-    ({"lift_lo": 0.9}, "no magnet effect could be shown."),
+    ({"lift_lo": 0.9, "verdict": "no effect"}, "no magnet effect could be shown."),
     # Two runs: a percentile interval of two units is no evidence.
     ({"n_units": 2}, "No bucket had enough to judge"),
-    # 100 x 0.05 = 5 touches of clusters: too few.
-    ({"p_touch_cluster": 0.05}, "No bucket had enough to judge"),
+    # 5 touches of clusters: the table says too few, and so does the finding.
+    ({"p_touch_cluster": 0.05, "n_touch_cluster": 5, "lift": np.nan, "lift_lo": np.nan,
+      "lift_hi": np.nan, "verdict": "too few touches"}, "No bucket had enough to judge"),
 ])
 def test_lift_finding_judges_only_buckets_with_enough_evidence(overrides, verdict):
     text = lift_finding({"magnet_lift": lift_rows(**overrides)}, SMALL.to_dict()).text
