@@ -10,9 +10,7 @@ from __future__ import annotations
 from agents import stages
 from agents.arbitrageur import Arbitrageur
 from agents.params import ArbitrageurParams
-from sim.exchange import BUY, LIMIT, SELL, ExchangeConfig
-from sim.fundamental import FundamentalProcess
-from sim.model import MarketModel
+from tests.market_builders import quiet_model, quote
 
 CLIP_LOTS = 500  # 50,000 USD clips at 100,000 USD and 0.001 BTC lots
 
@@ -20,19 +18,6 @@ CLIP_LOTS = 500  # 50,000 USD clips at 100,000 USD and 0.001 BTC lots
 def params(**overrides) -> ArbitrageurParams:
     """The tests' arbitrageur: 50,000 USD clips (the arithmetic below assumes them)."""
     return ArbitrageurParams(**{"clip_notional": 50_000.0, **overrides})
-
-
-def quiet_model(spot: bool = False) -> MarketModel:
-    return MarketModel(ExchangeConfig(), FundamentalProcess(100_000.0, volatility_per_year=0.0),
-                       seed=1, spot_config=ExchangeConfig() if spot else None)
-
-
-def quote(exchange, bid_usd: float, ask_usd: float, lots: int = 10_000) -> int:
-    """Rest a deep bid and ask from a fresh, well-funded account; return its id."""
-    account = int(exchange.open_accounts(1, 100_000_000.0, 10.0)[0])
-    exchange.submit(account, BUY, LIMIT, lots, exchange.to_ticks(bid_usd))
-    exchange.submit(account, SELL, LIMIT, lots, exchange.to_ticks(ask_usd))
-    return account
 
 
 def look(arb: Arbitrageur) -> None:

@@ -9,21 +9,8 @@ from agents import stages
 from agents.flow import NoiseTraders, ValueTraders, capped_order
 from agents.market_maker import MarketMaker
 from agents.params import MarketMakerParams, NoiseParams, ValueParams
-from sim.exchange import BUY, LIMIT, SELL, ExchangeConfig
-from sim.fundamental import FundamentalProcess
-from sim.model import MarketModel
-
-
-def market(seed: int = 1, volatility: float = 0.5, spot: bool = False) -> MarketModel:
-    return MarketModel(ExchangeConfig(), FundamentalProcess(100_000.0,
-                                                            volatility_per_year=volatility),
-                       seed=seed, spot_config=ExchangeConfig() if spot else None)
-
-
-def deep_book(exchange, bid_usd: float, ask_usd: float, lots: int = 100_000) -> None:
-    account = int(exchange.open_accounts(1, 1e10, 10.0)[0])
-    exchange.submit(account, BUY, LIMIT, lots, exchange.to_ticks(bid_usd))
-    exchange.submit(account, SELL, LIMIT, lots, exchange.to_ticks(ask_usd))
+from sim.exchange import BUY, SELL
+from tests.market_builders import quiet_model, quote
 
 
 def positions(exchange, accounts) -> np.ndarray:
@@ -31,7 +18,7 @@ def positions(exchange, accounts) -> np.ndarray:
 
 
 def run_fills(seed: int, steps: int = 300) -> np.ndarray:
-    model = market(seed)
+    model = quiet_model(seed=seed, volatility=0.5)
     MarketMaker(model, MarketMakerParams())
     NoiseTraders(model, NoiseParams(rate_per_s=2.0))
     ValueTraders(model, ValueParams(rate_per_s=1.0))
@@ -56,6 +43,7 @@ def test_capped_order_cuts_to_the_room_and_flips_at_the_limit():
 # ---------------------------------------------------------------- noise
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_fills():
     first, second = run_fills(3), run_fills(3)
     assert len(first) > 50
@@ -64,7 +52,7 @@ def test_same_seed_gives_identical_fills():
 
 
 def test_noise_limit_orders_stay_bounded_and_fresh():
-    model = market()
+    model = quiet_model(volatility=0.5)
     MarketMaker(model, MarketMakerParams())
     noise = NoiseTraders(model, NoiseParams(rate_per_s=5.0, market_share=0.0,
                                             limit_offset_bps=50.0))
@@ -79,8 +67,8 @@ def test_noise_limit_orders_stay_bounded_and_fresh():
 
 
 def test_noise_account_at_its_limit_only_reduces():
-    model = market(volatility=0.0)
-    deep_book(model.perp, 99_995.0, 100_005.0)
+    model = quiet_model()
+    quote(model.perp, 99_995.0, 100_005.0, lots=100_000, wallet=1e10)
     noise = NoiseTraders(model, NoiseParams(count=2, rate_per_s=3.0, market_share=1.0,
                                             max_position_notional=20_000.0))
     largest = 0
@@ -92,14 +80,14 @@ def test_noise_account_at_its_limit_only_reduces():
 
 
 def test_noise_on_spot_acts_in_the_spot_stage():
-    model = market(spot=True)
+    model = quiet_model(volatility=0.5, spot=True)
     noise = NoiseTraders(model, NoiseParams(count=3), venue="spot")
     assert noise.stage == stages.SPOT and NoiseTraders.stage == stages.NOISE
     assert noise.exchange is model.spot
 
 
 def test_empty_crowd_does_nothing():
-    model = market()
+    model = quiet_model(volatility=0.5)
     NoiseTraders(model, NoiseParams(count=0, rate_per_s=10.0))
     ValueTraders(model, ValueParams(count=0, rate_per_s=10.0))
     for _ in range(10):
@@ -111,8 +99,8 @@ def test_empty_crowd_does_nothing():
 
 
 def test_value_traders_buy_when_price_is_below_the_fundamental():
-    model = market(volatility=0.0)
-    deep_book(model.perp, 98_980.0, 99_000.0)  # 1 % under the fundamental
+    model = quiet_model()
+    quote(model.perp, 98_980.0, 99_000.0, lots=100_000, wallet=1e10)  # 1 % under the fundamental
     value = ValueTraders(model, ValueParams(rate_per_s=2.0, estimate_noise_bps=0.0))
     assert value.stage == stages.VALUE
     for _ in range(100):
@@ -122,8 +110,8 @@ def test_value_traders_buy_when_price_is_below_the_fundamental():
 
 
 def test_value_traders_sell_when_price_is_above_the_fundamental():
-    model = market(volatility=0.0)
-    deep_book(model.perp, 101_000.0, 101_020.0)
+    model = quiet_model()
+    quote(model.perp, 101_000.0, 101_020.0, lots=100_000, wallet=1e10)
     value = ValueTraders(model, ValueParams(rate_per_s=2.0, estimate_noise_bps=0.0))
     for _ in range(100):
         model.step()
@@ -132,8 +120,8 @@ def test_value_traders_sell_when_price_is_above_the_fundamental():
 
 
 def test_value_traders_leave_a_fairly_priced_market_alone():
-    model = market(volatility=0.0)
-    deep_book(model.perp, 99_995.0, 100_005.0)  # within the 10 bp threshold
+    model = quiet_model()
+    quote(model.perp, 99_995.0, 100_005.0, lots=100_000, wallet=1e10)  # within the 10 bp threshold
     value = ValueTraders(model, ValueParams(rate_per_s=2.0, estimate_noise_bps=0.0))
     for _ in range(100):
         model.step()
@@ -141,8 +129,8 @@ def test_value_traders_leave_a_fairly_priced_market_alone():
 
 
 def test_value_positions_stop_at_the_limit():
-    model = market(volatility=0.0)
-    deep_book(model.perp, 98_980.0, 99_000.0)
+    model = quiet_model()
+    quote(model.perp, 98_980.0, 99_000.0, lots=100_000, wallet=1e10)
     value = ValueTraders(model, ValueParams(count=2, rate_per_s=5.0, estimate_noise_bps=0.0,
                                             size_notional=20_000.0,
                                             max_position_notional=50_000.0))
@@ -155,9 +143,9 @@ def test_value_positions_stop_at_the_limit():
 @pytest.mark.parametrize("venue", ["perp", "spot"])
 def test_value_traders_are_deterministic(venue):
     def run() -> list[int]:
-        model = market(seed=11, spot=True)
+        model = quiet_model(seed=11, volatility=0.5, spot=True)
         exchange = model.perp if venue == "perp" else model.spot
-        deep_book(exchange, 99_800.0, 99_820.0)
+        quote(exchange, 99_800.0, 99_820.0, lots=100_000, wallet=1e10)
         value = ValueTraders(model, ValueParams(rate_per_s=3.0), venue=venue)
         for _ in range(200):
             model.step()

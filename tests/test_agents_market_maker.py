@@ -24,15 +24,10 @@ from agents.params import MarketMakerParams, NoiseParams, ValueParams
 from sim.exchange import BUY, LIMIT, MARKET, SELL, ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
+from tests.market_builders import quiet_model
 
 BP = 1e-4
 GRID = 100  # 1 bp of 100,000 USD in ticks
-
-
-def quiet_model(spot: bool = False, seed: int = 1) -> MarketModel:
-    """A market whose fundamental (and so the exogenous index) stays at 100,000."""
-    return MarketModel(ExchangeConfig(), FundamentalProcess(100_000.0, volatility_per_year=0.0),
-                       seed=seed, spot_config=ExchangeConfig() if spot else None)
 
 
 def maker_params(**overrides) -> MarketMakerParams:

@@ -11,8 +11,6 @@ import math
 import numpy as np
 import pytest
 
-from agents import stages
-from agents.base import Trader
 from agents.params import DEFAULT_LEVERAGE_MIX, RetailParams
 from agents.retail import (
     BREAKOUT,
@@ -28,48 +26,20 @@ from agents.retail import (
     naive_stop_ticks,
     take_profit_ticks,
 )
-from sim.exchange import BUY, LIMIT, SELL, TRIGGER_LAST, TRIGGER_MARK, ExchangeConfig, Status
+from sim.exchange import BUY, SELL, TRIGGER_LAST, TRIGGER_MARK
 from sim.exchange.book import order_slot
 from sim.exchange.layouts import A_LEVERAGE, A_LIQ_PRICE, A_WALLET, O_PRICE, O_TRIGGER
-from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
+from tests.market_builders import LadderMaker, quiet_model
 
 TICK = 0.1
-
-
-class LadderMaker(Trader):
-    """Test-only liquidity: ``levels`` LIMIT orders a side, ``spacing_ticks`` apart, around the
-    index, cancelled and requoted every step."""
-
-    kind = "ladder"
-    stage = stages.MAKER
-
-    def __init__(self, model: MarketModel, levels: int = 20, spacing_ticks: int = 5,
-                 qty_lots: int = 5_000) -> None:
-        super().__init__(model)
-        self.account = int(self.open_accounts(1, 1e10, 4.0)[0])  # 4x: no notional cap
-        self.levels, self.spacing, self.qty = levels, spacing_ticks, qty_lots
-        self.orders: list[int] = []
-
-    def act(self) -> None:
-        ex = self.model.perp
-        for oid in self.orders:
-            ex.cancel(self.account, oid)
-        self.orders = []
-        center = ex.to_ticks(self.model.index)
-        for k in range(1, self.levels + 1):
-            offset = k * self.spacing
-            for side, price in ((BUY, center - offset), (SELL, center + offset)):
-                res = ex.submit(self.account, side, LIMIT, self.qty, price)
-                if res.status == Status.OK and res.filled < self.qty:
-                    self.orders.append(res.order_id)
 
 
 def build(seed: int = 1, price: float = 100_000.0, vol: float = 0.0, basis_window_s: float = 300.0,
           **params) -> tuple[MarketModel, RetailCrowd]:
     """Return a model with a ladder maker and a retail crowd built from ``params``."""
-    model = MarketModel(ExchangeConfig(initial_price=price, mark_basis_window_s=basis_window_s),
-                        FundamentalProcess(price, volatility_per_year=vol), seed=seed)
+    model = quiet_model(seed=seed, price=price, volatility=vol,
+                        mark_basis_window_s=basis_window_s)
     LadderMaker(model)
     crowd = RetailCrowd(model, RetailParams(**params))
     return model, crowd

@@ -28,6 +28,7 @@ from agents.whale import Whale, choose_target, dense_runs, score_clusters
 from sim.exchange import BUY, LIMIT, MARKET, SELL, TRIGGER_LAST, ExchangeConfig, Status
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
+from tests.market_builders import LadderMaker, quiet_model
 
 LOT = 0.001
 CLUSTER_LOTS = 2_000
@@ -35,32 +36,6 @@ CLUSTER_ACCOUNTS = 40
 
 
 # ---------------------------------------------------------------- the scripted market
-
-
-class Ladder(Trader):
-    """Test liquidity: a LIMIT ladder around the last trade price, refreshed every step."""
-
-    kind = "ladder"
-    stage = stages.MAKER
-
-    def __init__(self, model: MarketModel, levels: int = 30, spacing_ticks: int = 500,
-                 lots: int = 300) -> None:
-        super().__init__(model)
-        self.account = int(self.open_accounts(1, 100e6, 10)[0])
-        self.levels, self.spacing, self.lots = levels, spacing_ticks, lots
-        self.ids: list[int] = []
-
-    def act(self) -> None:
-        ex = self.model.perp
-        centre = ex.last_price_ticks() or ex.to_ticks(self.model.index)
-        for oid in self.ids:
-            ex.cancel(self.account, oid)
-        self.ids = []
-        for k in range(1, self.levels + 1):
-            for side in (BUY, SELL):
-                res = ex.submit(self.account, side, LIMIT, self.lots,
-                                centre - side * k * self.spacing)
-                self.ids.append(res.order_id)
 
 
 class Flow(Trader):
@@ -111,7 +86,8 @@ def scripted_market(crowd_side: int, seed: int = 1,
     model = MarketModel(config, FundamentalProcess(100_000.0, volatility_per_year=0.5),
                         seed=seed)
     crowd = open_cluster(model, crowd_side)
-    Ladder(model)
+    LadderMaker(model, levels=30, spacing_ticks=500, lots=300, wallet=100e6, leverage=10,
+                follow="last")
     whale = Whale(model, whale_params(**overrides))
     Flow(model)
     return model, whale, crowd
@@ -223,23 +199,18 @@ def test_stops_add_to_the_payoff_of_their_side():
 # ---------------------------------------------------------------- construction
 
 
-def bare_model() -> MarketModel:
-    return MarketModel(ExchangeConfig(price_levels=1 << 12),
-                       FundamentalProcess(100_000.0, volatility_per_year=0.0), seed=0)
-
-
 def test_estimated_heatmap_needs_a_reader():
     with pytest.raises(ValueError, match="heatmap_reader"):
-        Whale(bare_model(), whale_params(heatmap="estimated"))
+        Whale(quiet_model(seed=0, price_levels=1 << 12), whale_params(heatmap="estimated"))
 
 
 def test_venue_must_be_the_perpetual():
     with pytest.raises(ValueError, match="perp"):
-        Whale(bare_model(), whale_params(), venue="spot")
+        Whale(quiet_model(seed=0, price_levels=1 << 12), whale_params(), venue="spot")
 
 
 def test_estimated_mode_scores_the_map_its_reader_gives():
-    model = bare_model()
+    model = quiet_model(seed=0, price_levels=1 << 12)
     edges, long_usd, short_usd = hand_heatmap()
     reads = []
 
@@ -371,7 +342,7 @@ def test_rejected_orders_end_the_hunt_without_crashing():
 
 
 def test_a_reader_with_mismatched_arrays_is_reported():
-    model = bare_model()
+    model = quiet_model(seed=0, price_levels=1 << 12)
     Whale(model, whale_params(heatmap="estimated", active_from_s=0.0),
           heatmap_reader=lambda m: (np.arange(5.0), np.zeros(3), np.zeros(4)))
     with pytest.raises(ValueError, match="edges of length n \\+ 1"):

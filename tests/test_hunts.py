@@ -40,12 +40,11 @@ from sim.exchange import (
     SELL,
     STOP_MARKET,
     TRIGGER_LAST,
-    ExchangeConfig,
     Status,
 )
-from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
 from sim.result import HUNT_COLUMNS, hunt_table
+from tests.market_builders import quiet_model
 from tests.test_agents_whale import phases
 
 BOOK = {BUY: [(99_900.0, 100), (98_470.0, 1_000), (98_460.0, 1_201), (98_400.0, 5_000)],
@@ -54,9 +53,8 @@ BOOK = {BUY: [(99_900.0, 100), (98_470.0, 1_000), (98_460.0, 1_201), (98_400.0, 
 
 def hand_market() -> tuple[MarketModel, Whale]:
     """Return the market of the module docstring and its whale, before the first step."""
-    config = ExchangeConfig(maker_fee=0.0, taker_fee=0.0, liquidation_trigger=TRIGGER_LAST,
-                            insurance_fund=10e6, price_levels=1 << 14)
-    model = MarketModel(config, FundamentalProcess(100_000.0, volatility_per_year=0.0), seed=1)
+    model = quiet_model(maker_fee=0.0, taker_fee=0.0, liquidation_trigger=TRIGGER_LAST,
+                        insurance_fund=10e6, price_levels=1 << 14)
     ex = model.perp
     counterparty = int(ex.open_accounts(1, 1e9, 1)[0])
     crowd = int(ex.open_accounts(1, 4_000.0, 50)[0])

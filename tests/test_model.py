@@ -9,31 +9,13 @@ import pytest
 from agents import stages
 from agents.base import Trader
 from sim.exchange import ExchangeConfig
-from sim.exchange.codes import BUY, LIMIT, MARKET, SELL
+from sim.exchange.codes import BUY, MARKET, SELL
 from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
 from sim.model import MarketModel
 from sim.recorder import SERIES_COLUMNS, Recorder
 from sim.result import RunResult
-
-
-class Ladder(Trader):
-    """Test-only liquidity: one bid and one ask 5 ticks around the index, renewed each step."""
-
-    kind = "ladder"
-    stage = stages.MAKER
-
-    def __init__(self, model: MarketModel) -> None:
-        super().__init__(model)
-        self.account = int(self.open_accounts(1, 1e9, 10)[0])
-
-    def act(self) -> None:
-        ex = self.model.perp
-        for oid in ex.open_orders(self.account):
-            ex.cancel(self.account, oid)
-        center = ex.to_ticks(self.model.index)
-        ex.submit(self.account, BUY, LIMIT, 1_000, center - 5)
-        ex.submit(self.account, SELL, LIMIT, 1_000, center + 5)
+from tests.market_builders import LadderMaker
 
 
 class Taker(Trader):
@@ -70,7 +52,7 @@ def make_market(seed: int = 7, steps: int = 0) -> tuple[MarketModel, Recorder]:
     model = MarketModel(ExchangeConfig(), FundamentalProcess(100_000.0, jump_rate_per_day=50),
                         seed=seed)
     Taker(model)
-    Ladder(model)
+    LadderMaker(model, levels=1, spacing_ticks=5, lots=1_000, wallet=1e9, leverage=10)
     recorder = Recorder(model, series_every=10, heatmap_every=30,
                         price_edges=price_edges(100_000.0, 0.2, 100.0), expected_steps=steps)
     for _ in range(steps):

@@ -17,9 +17,8 @@ from agents import stages
 from agents.base import Trader
 from scenarios.runner import build_market, run
 from scenarios.schema import ScenarioError, load_scenario
-from sim.exchange import ExchangeConfig
-from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
+from tests.market_builders import quiet_model
 
 # 15 minutes of whale_hunt with the whale active from minute 2 and a small crowd.
 SHORT = {"duration_s": 900, "agents.retail.count": 2000, "agents.whale.active_from_s": 120}
@@ -72,7 +71,7 @@ def test_each_population_draws_the_same_whatever_the_others_sizes():
 
 
 def _model(seed: int = 7) -> MarketModel:
-    return MarketModel(ExchangeConfig(), FundamentalProcess(100_000.0), seed=seed)
+    return quiet_model(seed=seed)
 
 
 def test_a_stream_depends_on_the_seed_and_its_name_only():

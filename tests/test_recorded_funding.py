@@ -16,13 +16,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.exchange import ExchangeConfig
 from sim.exchange.codes import BUY, SELL
-from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
 from sim.model import MarketModel
 from sim.recorder import Recorder
 from tests.exchange_builders import open_account, rest
+from tests.market_builders import quiet_model
 
 INTERVAL_S = 10.0  # funding settles at t = 10 s: ten one-second steps, ten premium samples
 
@@ -31,9 +30,8 @@ def quiet_market(**rules) -> tuple[MarketModel, Recorder]:
     """A model with a constant exogenous index of 100,000 and one account quoting
     100,120 / 100,200 (300 lots each), recorded every step, run to just past the first
     funding time."""
-    config = ExchangeConfig(funding_interval_s=INTERVAL_S, maker_fee=0.0, taker_fee=0.0,
-                            **rules)
-    model = MarketModel(config, FundamentalProcess(100_000.0, volatility_per_year=0.0), seed=0)
+    model = quiet_model(seed=0, funding_interval_s=INTERVAL_S, maker_fee=0.0, taker_fee=0.0,
+                        **rules)
     maker = open_account(model.perp, 1_000_000.0, 10.0)
     rest(model.perp, maker, BUY, 300, 100_120.0)
     rest(model.perp, maker, SELL, 300, 100_200.0)
