@@ -59,7 +59,8 @@ RAW_TABLES = ("clusters", "outcomes", "magnet_levels", "direction", "accuracy", 
               "run")
 SUMMARY_TABLES = ("magnet_lift", "outcome_shares", "signals", "claims", "logit",
                   "accuracy_summary")
-LOGIT_FEATURES = ("distance_pct", "log_notional", "funding_bps", "oi_change_pct")
+LOGIT_FEATURES = ("distance_pct", "log_notional", "funding_bps", "oi_change_pct",
+                  "prior_move_pct")
 """The direction logit's features (``analysis.magnet.LOGIT_FEATURES``, funding in bp)."""
 CLAIMS = (
     ("long cluster below, high funding, falling OI -> long cascade",

@@ -31,7 +31,10 @@ Annals of Statistics 14). A bucket whose cluster levels or matched levels have f
 
 **Direction logit**: at each decision time, whether the price over the next ``horizon_s`` moved
 toward the nearest cluster (1) or away (0), regressed on the cluster's distance, log notional,
-the funding rate and the OI change over the last hour, by Newton-Raphson / IRLS maximum
+the funding rate, the OI change over the last hour and the price's own move over the previous
+``horizon_s`` toward the cluster's side (a cluster's side is set by the moves before it: a long
+cluster sits below after a rally, so mean reversion alone would read as "toward"; the prior
+move takes that out of the other coefficients), by Newton-Raphson / IRLS maximum
 likelihood (McCullagh and Nelder 1989, 'Generalized Linear Models', sec. 4.4). This is the
 magnet-effect test of the price-limit literature (Cho, Russell, Tiao and Tsay 2003, 'The
 magnet effect of price limits', J. Empirical Finance 10), with the cluster for the limit.
@@ -55,7 +58,8 @@ DISTANCE_BUCKETS_PCT = (0.0, 0.5, 1.0, 2.0, 5.0)
 MIN_TOUCHES = 10
 """Fewest touches, among cluster levels and among matched levels, for a bucket's lift."""
 
-LOGIT_FEATURES = ("distance_pct", "log_notional", "funding_rate", "oi_change_pct")
+LOGIT_FEATURES = ("distance_pct", "log_notional", "funding_rate", "oi_change_pct",
+                  "prior_move_pct")
 
 
 def magnet_levels(clusters: pd.DataFrame, series: pd.DataFrame, *, rng: np.random.Generator,
@@ -279,17 +283,21 @@ def direction_table(clusters: pd.DataFrame, series: pd.DataFrame, *, horizon_s: 
     Returns:
         ``t``, ``side``, ``distance_pct`` (to the near edge), ``notional``, ``log_notional``
         (natural log of USD), ``funding_rate`` (the series' ``funding_column`` at ``t``),
-        ``oi_change_pct`` (over ``lookback_s``), ``move_pct`` (price change over the horizon, %)
-        and ``toward`` (1 if the move was toward the cluster, else 0).
+        ``oi_change_pct`` (over ``lookback_s``), ``prior_move_pct`` (the price's move over the
+        ``horizon_s`` before ``t``, %, positive when it went toward the cluster's side),
+        ``move_pct`` (price change over the horizon, %) and ``toward`` (1 if the move was
+        toward the cluster, else 0).
     """
     if clusters.empty:
         return pd.DataFrame(columns=["t", "side", "distance_pct", "notional", "log_notional",
-                                     "funding_rate", "oi_change_pct", "move_pct", "toward"])
+                                     "funding_rate", "oi_change_pct", "prior_move_pct",
+                                     "move_pct", "toward"])
     nearest = clusters.loc[clusters.groupby("t")["edge_distance_pct"].idxmin()]
     t0 = nearest["t"].to_numpy(np.float64)
     t_path, p_path = price_path(series, price_column)
     p0 = value_at(t_path, p_path, t0)
     p1 = value_at(t_path, p_path, t0 + horizon_s)
+    p_prior = value_at(t_path, p_path, np.maximum(t0 - horizon_s, t_path[0]))
     move = 100.0 * (p1 / p0 - 1.0)
     sign = nearest["side"].map(SIDE_SIGN).to_numpy(np.float64)
     t_s = series["t"].to_numpy(np.float64)
@@ -300,6 +308,7 @@ def direction_table(clusters: pd.DataFrame, series: pd.DataFrame, *, horizon_s: 
         "log_notional": np.log(nearest["notional"].to_numpy(np.float64)),
         "funding_rate": value_at(t_s, series[funding_column].to_numpy(np.float64), t0),
         "oi_change_pct": oi_change_pct(series, t0, lookback_s),
+        "prior_move_pct": 100.0 * (p0 / p_prior - 1.0) * sign,
         "move_pct": move,
         "toward": (move * sign > 0).astype(np.int64),
     })

@@ -271,9 +271,12 @@ def direction_finding(summary: Mapping[str, pd.DataFrame], config: Mapping) -> F
         parts.append(sentence)
     text = (f"The magnet test of the price-limit literature: was the next "
             f"{_hours(config['direction_horizon_s'])} move toward the nearest cluster (1) or "
-            f"away (0), regressed on its distance (%), log notional, funding (bp) and the OI "
-            f"change over the last hour (%)? A negative distance coefficient means nearer "
-            f"clusters pull harder. " + " ".join(parts))
+            f"away (0), regressed on its distance (%), log notional, funding (bp), the OI "
+            f"change over the last hour (%) and the price's move over the previous "
+            f"{_hours(config['direction_horizon_s'])} toward the cluster's side (%): a "
+            f"cluster's side is set by the moves before it, so without that term mean "
+            f"reversion alone would read as a pull. A negative distance coefficient means "
+            f"nearer clusters pull harder. " + " ".join(parts))
     return Finding("Direction of the next move (logit)", text)
 
 

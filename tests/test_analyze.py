@@ -72,7 +72,8 @@ def raw_run(group: str, seed: int, outcomes: list[str], complete: list[bool],
     # Every map needs rows for the per-map tables; the estimated map gets an empty copy.
     both = lambda frame: pd.concat([frame, frame.iloc[:0].assign(map="estimated")])  # noqa: E731
     direction = pd.DataFrame(columns=["group", "map", "distance_pct", "log_notional",
-                                      "funding_rate", "oi_change_pct", "toward"])
+                                      "funding_rate", "oi_change_pct", "prior_move_pct",
+                                      "toward"])
     accuracy = pd.DataFrame([{"group": group, "seed": seed, "pearson_long": 0.5,
                               "pearson_short": 0.3, "pearson_combined": 0.4 + 0.1 * seed,
                               "precision": 0.6, "recall": 0.5, "centre_error_usd": 100.0,
@@ -291,7 +292,7 @@ def test_direction_logit_reports_what_it_left_out():
     toward = (rng.random(n) < 1 / (1 + np.exp(-(1 - 1.5 * distance)))).astype(int)
     d = pd.DataFrame({"distance_pct": distance, "log_notional": rng.normal(14, 1, n),
                       "funding_rate": 0.0001, "oi_change_pct": rng.normal(0, 1, n),
-                      "toward": toward})
+                      "prior_move_pct": rng.normal(0, 0.2, n), "toward": toward})
     table = fit_direction_logit(d).set_index("term")
     assert table["dropped"].iloc[0] == "funding_bps"
     assert np.isnan(table.loc["funding_bps", "coef"])

@@ -314,3 +314,20 @@ def test_direction_table_picks_the_nearest_cluster_and_the_direction():
     assert row["move_pct"] == pytest.approx(-0.2)
     assert row["toward"] == 1
     assert row["oi_change_pct"] == 0.0
+
+
+def test_direction_table_signs_the_prior_move_toward_the_cluster():
+    # Price 100,000 before t = 600, 100,500 until t = 1800, 100,200 after. A long cluster
+    # 0.5 % below at t = 1200: over the 900 s before, the price rose 100,000 -> 100,500,
+    # +0.5 %, away from a cluster below: prior_move_pct = 0.5 x (-1) = -0.5. Over the next
+    # 900 s it fell to 100,200 (-0.2985 %), toward it.
+    t = np.arange(0.0, 3660.0, 60.0)
+    price = np.select([t < 600, t < 1800], [100_000.0, 100_500.0], 100_200.0)
+    series = pd.DataFrame({"t": t, "last": price, "mid": price, "funding_rate": 0.0001,
+                           "oi": 100.0})
+    clusters = pd.DataFrame({"t": [1200.0], "side": ["long"], "edge_distance_pct": [0.5],
+                             "notional": [1e6]})
+    row = direction_table(clusters, series).iloc[0]
+    assert row["prior_move_pct"] == pytest.approx(-0.5)
+    assert row["move_pct"] == pytest.approx(100.0 * (100_200.0 / 100_500.0 - 1.0))
+    assert row["toward"] == 1
