@@ -316,7 +316,7 @@ def lift_figure(lift: pd.DataFrame, *, group: str = "group", title: str | None =
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(buckets)), buckets)
     ax.set_xlabel("distance of the cluster's near edge from the price")
-    ax.set_ylabel("magnet lift  P(touch | cluster) / P(touch | random level)")
+    ax.set_ylabel("magnet lift  P(touch | cluster) / P(touch | matched level)")
     ax.grid(axis="y", alpha=0.3)
     if names:
         ax.legend(fontsize=8)
