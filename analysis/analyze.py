@@ -405,7 +405,7 @@ def summary_tables(runs: Sequence[Mapping[str, pd.DataFrame]],
     direction = pd.concat([r["direction"] for r in runs], ignore_index=True)
     accuracy = pd.concat([r["accuracy"] for r in runs], ignore_index=True)
     groups = list(dict.fromkeys(pd.concat([r["run"]["group"] for r in runs])))
-    maps = [m for m in (*MAPS, "placebo") if m in MAPS or (levels["map"] == m).any()]
+    maps = [*MAPS, "placebo"] if c.placebo else list(MAPS)
     rng = _rng(c, 1)
     lift_parts, logit_parts = [], []
     for g in groups:

@@ -253,6 +253,14 @@ def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | No
     click.echo(f"wrote {html} and {md}")
 
 
+_BACKEND = click.option("--backend", type=click.Choice(["process", "dask"]), default="process",
+                        show_default=True, help="A local process pool, or Dask (liqsim[dask]).")
+_SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS|local",
+                          help="With --backend dask: a running scheduler's address "
+                               "(tcp://host:8786), or local for a LocalCluster on loopback "
+                               "[local].")
+
+
 @main.command()
 @click.argument("name", metavar="STUDY")
 @click.option("--seeds", type=click.IntRange(min=1), default=20, show_default=True,
@@ -262,25 +270,31 @@ def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | No
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override one setting of every case; repeatable.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes [the CPU count].")
+              help="Processes [the CPU count]; 1 runs every job in this process.")
+@_BACKEND
+@_SCHEDULER
 @_HORIZON
 @_PLACEBO
 def study(name: str, seeds: int, out_dir: str | None, overrides: tuple[str, ...],
-          workers: int | None, horizon_s: float | None, placebo: bool) -> None:
+          workers: int | None, backend: str, scheduler: str | None, horizon_s: float | None,
+          placebo: bool) -> None:
     """Run the bundled STUDY (magnet_vs_sweep) over many seeds, then analyze and report.
 
     magnet_vs_sweep: calm, crowded_longs, whale_hunt with the whale reading the true map and
     whale_hunt with it reading the public estimate. Runs already complete are skipped, so a
-    stopped study resumes; the report goes to OUT/combined/report.html.
+    stopped study resumes; the report goes to OUT/combined/report.html, and one row per run
+    (headline metrics, or the error of a failed run) to OUT/combined/summary.parquet.
     """
     from scenarios.schema import ScenarioError
     from scenarios.study import StudyError, plan_study, run_study
+    from scenarios.sweep import BackendError, make_backend
 
     config = _analysis_config(horizon_s, placebo)
     out = out_dir or f"studies/{name}"
     try:
+        runner = make_backend(backend, workers, scheduler)
         jobs = plan_study(name, seeds, out, overrides, config)
-    except StudyError as exc:
+    except (StudyError, BackendError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(2) from None
     except ScenarioError as exc:
@@ -295,8 +309,124 @@ def study(name: str, seeds: int, out_dir: str | None, overrides: tuple[str, ...]
         click.echo(f"[{done}/{total}] {job.case} seed {job.seed}: {seconds:.0f} s", err=True)
 
     try:
-        html, _ = run_study(name, seeds, out, overrides, config, workers, on_job=progress)
-    except StudyError as exc:
+        html, _ = run_study(name, seeds, out, overrides, config, workers, on_job=progress,
+                            backend=runner)
+    except (StudyError, BackendError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
     click.echo(f"wrote {html}")
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Sweep directory [sweeps/<scenario name>]; one holding this sweep is "
+                   "resumed.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes of the pool or of a local Dask cluster [the CPU count]; "
+                   "with the process backend, 1 runs every run in this process.")
+@_BACKEND
+@_SCHEDULER
+@click.option("--shard", default=None, metavar="K/N",
+              help="Run only every N-th point, from the K-th (array jobs); run once more "
+                   "without --shard to combine every shard's rows.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the points, the runs and an estimated time; write nothing.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override one setting of the scenario (or its sweep block); repeatable.")
+def sweep(scenario: str, out_dir: str | None, jobs: int | None, backend: str,
+          scheduler: str | None, shard: str | None, dry_run: bool,
+          overrides: tuple[str, ...]) -> None:
+    """Run the sweep: block of SCENARIO: every point times every replicate.
+
+    Writes OUT/sweep.json, OUT/points.parquet, a run directory per run (OUT/runs/p<point>-
+    r<replicate>/) and OUT/combined/summary.parquet and .csv, one row per run (a failed run
+    is a row with its error). Every point is checked before anything runs; runs already
+    complete are skipped, so a stopped sweep resumes with the same command.
+    """
+    import os
+
+    from scenarios.schema import ScenarioError
+    from scenarios.sweep import BackendError, SweepError, make_backend, parse_shard, plan_sweep
+
+    try:
+        shard_k_n = parse_shard(shard) if shard is not None else None
+        runner = make_backend(backend, jobs, scheduler)
+        plan = plan_sweep(scenario, overrides, out_dir, shard_k_n)
+    except (SweepError, BackendError) as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from None
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(2) from None
+    runs, todo = plan.shard_runs, plan.todo
+    where = f" (shard {shard_k_n[0]}/{shard_k_n[1]}: {len(runs)} runs)" if shard_k_n else ""
+    keys = f"{len(plan.keys)} key{'s' if len(plan.keys) != 1 else ''}"
+    click.echo(f"sweep {plan.base.name}: {plan.spec.method} over {keys}, "
+               f"{len(plan.points)} points x {plan.spec.replicates} replicates = "
+               f"{len(plan.runs)} runs{where}; {len(runs) - len(todo)} done, {len(todo)} to "
+               f"run; {plan.out}", err=True)
+    if dry_run:
+        remote = backend == "dask" and scheduler not in (None, "local")
+        _print_dry_run(plan, None if remote else jobs or os.cpu_count() or 1)
+        return
+
+    def progress(p) -> None:
+        status = p.row["status"] if p.row["status"] == "ok" else f"FAILED: {p.row['error']}"
+        click.echo(f"[{p.done}/{p.total}] {p.run.run_id} {status} ({p.row['wall_s']:.1f} s); "
+                   f"{p.failed} failed; ETA {_duration(p.eta_s)}", err=True)
+
+    from scenarios.sweep import run_sweep
+
+    try:
+        outcome = run_sweep(plan, runner, on_run=progress)
+    except BackendError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from None
+    click.echo(f"wrote {outcome.summary} ({outcome.n_rows} of {outcome.n_runs} runs: "
+               f"{outcome.n_ok} ok, {outcome.n_failed} failed)")
+    if outcome.n_failed:
+        click.echo("some runs failed (their rows hold the error); run the same command again "
+                   "to retry them", err=True)
+        raise SystemExit(1)
+
+
+def _print_dry_run(plan, workers: int | None) -> None:
+    """Print the points (at most 50) and the estimated time of what is left on ``workers``
+    (None: a cluster of unknown size)."""
+    from scenarios.sweep import estimate
+    from scenarios.sweep.store import points_table
+
+    table = points_table(plan.keys, plan.points)
+    shown = table.head(50).to_string(index=False)
+    click.echo(shown + (f"\n... ({len(table)} points)" if len(table) > 50 else ""))
+    todo = plan.todo
+    if not todo:
+        click.echo("nothing to run")
+        return
+    timing = estimate(todo[0].scenario)
+    click.echo(f"timing run of {todo[0].run_id}: build {timing.build_s:.2f} s, "
+               f"{timing.step_s * 1e3:.2f} ms per step over {timing.timed_steps} steps; "
+               f"about {_duration(timing.run_s)} per run of {timing.n_steps:,} steps")
+    if workers is None:
+        click.echo(f"estimated: {len(todo)} runs take about "
+                   f"{_duration(timing.run_s * len(todo))} of worker time on the cluster "
+                   f"(runs of other points may differ)")
+        return
+    workers = min(workers, len(todo))
+    total = timing.run_s * -(-len(todo) // workers)
+    click.echo(f"estimated: {len(todo)} runs in about {_duration(total)} on {workers} "
+               f"workers (runs of other points may differ)")
+
+
+def _duration(seconds: float) -> str:
+    """Return ``4.2 s``, ``42 s``, ``3 min 20 s`` or ``2 h 05 min``."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"

@@ -6,6 +6,11 @@ path, applies ``key.path=value`` overrides, validates, and raises ``ScenarioErro
 line per problem (file, key path, the value found, what was expected); it never lets a
 traceback reach the user. A valid scenario is frozen, and ``Scenario.sha256()`` (of its
 canonical JSON, defaults filled) is the run's identity.
+
+An optional ``sweep:`` block (``SweepSpec``) describes the points and replicates that
+``liqsim sweep`` runs; it is no part of the resolved scenario or its hash, so a single run
+ignores it. ``load_sweep_points`` returns the scenario of every point, each one validated,
+and names the point's index in every problem it finds.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import itertools
 import json
 import math
 import re
 import reprlib
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import ROUND_FLOOR, Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -55,10 +62,13 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SpotSpec",
+    "SweepRange",
+    "SweepSpec",
     "TierRow",
     "WhaleActive",
     "bundled_scenarios",
     "load_scenario",
+    "load_sweep_points",
 ]
 
 MAX_DURATION_S = 30 * 86_400.0
@@ -285,12 +295,206 @@ class OutputsSpec(_Spec):
 
 
 # ---------------------------------------------------------------------------------------------
+# Sweep
+# ---------------------------------------------------------------------------------------------
+
+MAX_SWEEP_VALUES = 10_000
+MAX_SWEEP_POINTS = 100_000
+MAX_SWEEP_RUNS = 1_000_000
+SWEEP_VALUES_EXPECTED = ("expected a list of values (a whole mapping may be one value) or a "
+                         "range {start, stop, step}")
+
+
+def _decimal(number: int | float) -> Decimal:
+    # repr is the shortest text that reads back as the same float: 0.1 stays 0.1, so a range
+    # stepped in decimals lands on the numbers as written instead of drifting.
+    return Decimal(repr(number))
+
+
+class SweepRange(_Spec):
+    """An inclusive range of numbers: ``start, start + step, ...`` up to ``stop``.
+
+    The steps are added in decimal arithmetic on the numbers as written, so
+    ``{start: 0, stop: 0.3, step: 0.1}`` gives 0.0, 0.1, 0.2, 0.3 (not 0.30000000000000004);
+    integers throughout give integers. A ``stop`` between two steps is not reached.
+    """
+
+    start: int | float
+    stop: int | float
+    step: int | float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _size(self) -> SweepRange:
+        if self.stop < self.start:
+            raise ValueError(f"stop ({self.stop:g}) must be at least start ({self.start:g})")
+        count = self.count()
+        if count > MAX_SWEEP_VALUES:
+            raise ValueError(f"gives {count:,} values; at most {MAX_SWEEP_VALUES:,}")
+        return self
+
+    def count(self) -> int:
+        """Return how many values the range holds."""
+        span = (_decimal(self.stop) - _decimal(self.start)) / _decimal(self.step)
+        return int(span.to_integral_value(rounding=ROUND_FLOOR)) + 1
+
+    def values(self) -> tuple[int | float, ...]:
+        """Return the range's values, in order."""
+        start, step = _decimal(self.start), _decimal(self.step)
+        whole = all(isinstance(v, int) for v in (self.start, self.stop, self.step))
+        cast = int if whole else float
+        return tuple(cast(start + i * step) for i in range(self.count()))
+
+
+class SweepSpec(_Spec):
+    """A sweep over the scenario: points over key paths, each run ``replicates`` times.
+
+    ``params`` maps key paths (the ``--set`` syntax: ``agents.retail.count``,
+    ``events.0.at_s``) to a list of values or a :class:`SweepRange`. ``grid`` takes every
+    combination (the first key varies slowest, the last fastest); ``zip`` pairs the i-th
+    values of every key. Replicate r of every point runs on one seed, drawn from
+    ``SeedSequence(seed, spawn_key=(r,))`` (``scenarios.sweep.plan.replicate_seed``), so
+    points are compared on common random numbers. ``liqsim run`` ignores the block, and it is
+    no part of the scenario's hash.
+    """
+
+    method: Literal["grid", "zip"] = "grid"
+    replicates: int = Field(1, ge=1, le=MAX_SWEEP_RUNS)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    params: dict[str, tuple[Any, ...] | SweepRange] = Field(default_factory=dict)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _read_params(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise PydanticCustomError(
+                "sweep_params", "expected a mapping of key paths to values: {expected}",
+                {"expected": SWEEP_VALUES_EXPECTED})
+        problems: list[tuple[str, Any, str]] = []
+        params: dict[str, tuple[Any, ...] | SweepRange] = {}
+        keys = [k for k in value if isinstance(k, str)]
+        for key, values in value.items():
+            path = f"sweep.params.{key}"
+            problem = _sweep_key_problem(key, keys)
+            if problem is not None:
+                problems.append((path, NO_VALUE, problem) if isinstance(key, str)
+                                else ("sweep.params", key, problem))
+            elif isinstance(values, list | tuple):
+                bad = next((v for v in values if not _plain_data(v)), NO_VALUE)
+                if not values:
+                    problems.append((path, values, "expected at least one value"))
+                elif bad is not NO_VALUE:
+                    problems.append((path, bad, "expected plain data (numbers, text, booleans, "
+                                                "lists, mappings), finite numbers"))
+                else:
+                    params[key] = tuple(values)
+            elif isinstance(values, dict):
+                try:
+                    params[key] = SweepRange.model_validate(values, strict=True)
+                except ValidationError as exc:
+                    problems += [_range_problem(path, e) for e in exc.errors(include_url=False)]
+            else:
+                problems.append((path, values, SWEEP_VALUES_EXPECTED))
+        if problems:
+            raise PydanticCustomError(
+                "scenario_checks", "{summary}",
+                {"summary": "; ".join(f"{p}: {m}" for p, _, m in problems), "problems": problems})
+        return params
+
+    @model_validator(mode="after")
+    def _sizes(self) -> SweepSpec:
+        problems: list[tuple[str, Any, str]] = []
+        lengths = {key: len(self.values(key)) for key in self.params}
+        if self.method == "zip" and len(set(lengths.values())) > 1:
+            found = ", ".join(f"{key} has {n}" for key, n in lengths.items())
+            problems.append(("sweep.params", NO_VALUE, f"method zip pairs the i-th values of "
+                                                       f"every key, so every key needs as many "
+                                                       f"values: {found}"))
+        elif self.n_points > MAX_SWEEP_POINTS:
+            problems.append(("sweep.params", NO_VALUE, f"gives {self.n_points:,} points; at "
+                                                       f"most {MAX_SWEEP_POINTS:,}"))
+        elif self.n_points * self.replicates > MAX_SWEEP_RUNS:
+            problems.append(("sweep.replicates", self.replicates,
+                             f"{self.n_points:,} points x {self.replicates:,} replicates is "
+                             f"more than {MAX_SWEEP_RUNS:,} runs"))
+        if problems:
+            raise PydanticCustomError(
+                "scenario_checks", "{summary}",
+                {"summary": "; ".join(f"{p}: {m}" for p, _, m in problems), "problems": problems})
+        return self
+
+    def values(self, key: str) -> tuple[Any, ...]:
+        """Return the values swept at ``key`` (a range expanded), in order."""
+        given = self.params[key]
+        return given.values() if isinstance(given, SweepRange) else given
+
+    @property
+    def n_points(self) -> int:
+        """The number of points (1 with no params: the scenario itself)."""
+        lengths = [len(self.values(key)) for key in self.params]
+        if self.method == "zip":
+            return lengths[0] if lengths else 1
+        return math.prod(lengths)
+
+    def points(self) -> list[dict[str, Any]]:
+        """Return each point's ``{key path: value}``; a point's index is its id."""
+        keys = list(self.params)
+        if not keys:
+            return [{}]
+        columns = [self.values(key) for key in keys]
+        combos = zip(*columns, strict=True) if self.method == "zip" else itertools.product(
+            *columns)
+        return [dict(zip(keys, combo, strict=True)) for combo in combos]
+
+
+def _sweep_key_problem(key: Any, keys: Sequence[str]) -> str | None:
+    """Return why ``key`` cannot be swept, or None."""
+    if not (isinstance(key, str) and _is_key_path(key)):
+        return "expected a key path, e.g. agents.retail.count"
+    if key == "seed":
+        return ("the sweep sets every run's seed from sweep.seed and the replicate; ask for "
+                "more sweep.replicates instead")
+    if key.split(".")[0] == "sweep":
+        return "a sweep cannot set its own block"
+    inside = next((k for k in keys if key.startswith(k + ".")), None)
+    if inside is not None:
+        return f"lies inside {inside}, which is swept too; sweep one or the other"
+    return None
+
+
+def _plain_data(value: Any) -> bool:
+    """Return whether ``value`` is YAML plain data that JSON can carry (finite numbers)."""
+    if value is None or isinstance(value, bool | int | str):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_plain_data(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str | int | float | bool) and _plain_data(k)
+                   and _plain_data(v) for k, v in value.items())
+    return False
+
+
+def _range_problem(path: str, error: dict) -> tuple[str, Any, str]:
+    """Return ``(key path, value, expected)`` for one error of a ``SweepRange``."""
+    loc = ".".join(str(item) for item in error["loc"])
+    where = f"{path}.{loc}" if loc else path
+    if error["type"] == "missing":
+        return where, NO_VALUE, "missing; a range needs start, stop and step"
+    if error["type"] == "extra_forbidden":
+        return where, NO_VALUE, "unknown key; a range has start, stop and step"
+    message = error["msg"].removeprefix("Value error, ")
+    return where, error["input"] if loc else NO_VALUE, message
+
+
+# ---------------------------------------------------------------------------------------------
 # Scenario
 # ---------------------------------------------------------------------------------------------
 
 
 class Scenario(_Spec):
-    """One experiment: run length, seed, exchange rules, index, agents, events, outputs."""
+    """One experiment: run length, seed, exchange rules, index, agents, events, outputs; and
+    the sweep ``liqsim sweep`` runs over it (``SweepSpec``; no part of the hash)."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
     description: str = Field("", max_length=4000)
@@ -302,6 +506,9 @@ class Scenario(_Spec):
     agents: AgentsSpec = Field(default_factory=AgentsSpec)
     events: tuple[Event, ...] = ()
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
+    sweep: SweepSpec | None = Field(
+        None, exclude=True,
+        description="the sweep liqsim sweep runs; not part of the resolved scenario or its hash")
 
     @field_validator("events", mode="before")
     @classmethod
@@ -433,8 +640,8 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
                          f"(widen the bin or narrow heatmap_range_pct)"))
 
     for path, number in _numbers(sc, ""):
-        if path == "seed":
-            continue
+        if path == "seed" or path.startswith("sweep."):
+            continue  # any seed is valid; the sweep block checks its own values
         if isinstance(number, float) and not math.isfinite(number):
             if path == "agents.whale.active_to_s" and number == math.inf:
                 continue  # the documented default: active until the end of the run
@@ -595,14 +802,15 @@ Overrides = Sequence[str] | Mapping[str, Any]
 """``key.path=value`` strings (each value read as YAML), or a mapping of key paths to values."""
 
 
-def _override_pairs(label: str, overrides: Overrides) -> tuple[list[tuple[str, Any]], list[str]]:
+def _override_pairs(label: str, overrides: Overrides, origin: str = "--set"
+                    ) -> tuple[list[tuple[str, Any]], list[str]]:
     """Return ``(key path, value)`` for each override, and the problems found reading them."""
     pairs: list[tuple[str, Any]] = []
     problems: list[str] = []
     if isinstance(overrides, Mapping):
         for key, value in overrides.items():
             if not (isinstance(key, str) and _is_key_path(key)):
-                problems.append(f"{label}: override key {key!r}: expected a key path, e.g. "
+                problems.append(f"{label}: {origin} key {key!r}: expected a key path, e.g. "
                                 f"agents.retail.count")
                 continue
             pairs.append((key, copy.deepcopy(value)))
@@ -629,34 +837,42 @@ def _is_key_path(key: str) -> bool:
     return all(re.fullmatch(r"[A-Za-z0-9_]+", part) for part in key.split("."))
 
 
-def _apply_overrides(label: str, data: dict, overrides: Overrides) -> tuple[list[str], set[str]]:
-    """Set each override in ``data`` (in order); return the problems found and the key paths."""
-    pairs, problems = _override_pairs(label, overrides)
+def _apply_overrides(label: str, data: dict, overrides: Overrides, origin: str = "--set"
+                     ) -> tuple[list[str], set[str]]:
+    """Set each override in ``data`` (in order); return the problems found and the key paths.
+
+    ``origin`` names where the overrides came from in the messages (``--set``, a sweep point).
+    """
+    pairs, problems = _override_pairs(label, overrides, origin)
     for key, value in pairs:
         parts = key.split(".")
+        where = f"{label}: {_named(origin, key)}"
         node: Any = data
         for depth, part in enumerate(parts[:-1]):
             child = _child(node, part)
             if child is None and parts[depth + 1].isdigit():
-                problems.append(f"{label}: --set {key}: {'.'.join(parts[:depth + 1])} has no "
-                                f"list item {parts[depth + 1]}")
+                problems.append(f"{where}: {'.'.join(parts[:depth + 1])} has no list item "
+                                f"{parts[depth + 1]}")
                 break
             if child is None:
                 child = {}
                 if not _set_child(node, part, child):
-                    problems.append(f"{label}: --set {key}: {'.'.join(parts[:depth])} has no "
-                                    f"list item {part}")
+                    problems.append(f"{where}: {'.'.join(parts[:depth])} has no list item {part}")
                     break
             if not isinstance(child, dict | list):
-                problems.append(f"{label}: --set {key}: {'.'.join(parts[:depth + 1])} is "
-                                f"{_short(child)}, not a mapping")
+                problems.append(f"{where}: {'.'.join(parts[:depth + 1])} is {_short(child)}, "
+                                f"not a mapping")
                 break
             node = child
         else:
             if not _set_child(node, parts[-1], value):
-                problems.append(f"{label}: --set {key}: no list item {parts[-1]} in "
-                                f"{'.'.join(parts[:-1])}")
+                problems.append(f"{where}: no list item {parts[-1]} in {'.'.join(parts[:-1])}")
     return problems, {key for key, _ in pairs}
+
+
+def _named(origin: str, key: str) -> str:
+    """Return how a message names an override: ``--set a.b`` or ``sweep.params.a.b``."""
+    return f"{origin} {key}" if origin.startswith("--") else f"{origin}.{key}"
 
 
 def _child(node: dict | list, part: str) -> Any:
@@ -707,13 +923,17 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
             continue
         field = model.model_fields.get(item) if isinstance(item, str) else None
         annotation = field.annotation if field is not None else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        # An optional block (``SweepSpec | None``) names its model among the union's members.
+        found = [a for a in (annotation, *get_args(annotation))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not found:
             return None
-        model = annotation
+        model = found[0]
     return model
 
 
-def _format_error(label: str, error: dict, set_paths: set[str]) -> list[str]:
+def _format_error(label: str, error: dict, set_paths: set[str], origin: str = "--set"
+                  ) -> list[str]:
     """Return the lines that describe one pydantic error."""
     if error["type"] == "scenario_checks":
         return [f"{label}: {path}: {message}" if value is NO_VALUE
@@ -721,7 +941,7 @@ def _format_error(label: str, error: dict, set_paths: set[str]) -> list[str]:
                 for path, value, message in error["ctx"]["problems"]]
     loc = tuple(error["loc"])
     path = _key_path(loc)
-    from_set = " (set by --set)" if any(path == p or path.startswith(p + ".")
+    from_set = f" (set by {origin})" if any(path == p or path.startswith(p + ".")
                                         or path.startswith(p + "[") for p in set_paths) else ""
     if error["type"] == "missing":
         return [f"{label}: {path}: missing; this key is required{from_set}"]
@@ -766,8 +986,64 @@ def load_scenario(source: str | Path, overrides: Overrides = ()) -> Scenario:
             and what was expected.
     """
     label, raw = _read_source(source)
+    return _validated(label, _parse_document(label, raw), overrides)
+
+
+MAX_POINT_PROBLEMS = 20  # a key that is wrong at every point would otherwise repeat 1,000 times
+
+
+def load_sweep_points(source: str | Path, overrides: Overrides = ()
+                      ) -> tuple[Scenario, list[Scenario]]:
+    """Return the scenario (with ``overrides``) and the scenario of each point of its sweep.
+
+    A point's scenario is the file with ``overrides`` applied, then the point's values
+    (``SweepSpec.points()``), validated as a whole; its ``sweep`` is None. Every point is
+    checked before this returns. A scenario with no ``sweep`` block is its own single point.
+
+    Raises:
+        ScenarioError: the scenario is invalid, or points are: each line names the point's
+            index (``sweep point 3``), the key path and what was expected (at most
+            ``MAX_POINT_PROBLEMS`` lines, then how many more there were).
+    """
+    label, raw = _read_source(source)
     data = _parse_document(label, raw)
-    problems, set_paths = _apply_overrides(label, data, overrides)
+    base = _validated(label, copy.deepcopy(data), overrides)
+    if base.sweep is None:
+        return base, [base]
+    _apply_overrides(label, data, overrides)  # already known to apply cleanly
+    scenarios: list[Scenario] = []
+    failing: dict[str, list[int]] = {}  # a problem's text -> the points that have it
+    for index, point in enumerate(base.sweep.points()):
+        try:
+            sc = _validated(label, copy.deepcopy(data), point, origin="sweep.params")
+        except ScenarioError as exc:
+            for line in exc.problems:
+                failing.setdefault(line.removeprefix(f"{label}: "), []).append(index)
+            continue
+        scenarios.append(sc.model_copy(update={"sweep": None}))
+    problems = [f"{label}: {_point_list(indices)}: {text}" for text, indices in failing.items()]
+    if len(problems) > MAX_POINT_PROBLEMS:
+        more = len(problems) - MAX_POINT_PROBLEMS
+        problems = [*problems[:MAX_POINT_PROBLEMS], f"{label}: ... and {more:,} more problems "
+                                                   f"at other sweep points"]
+    if problems:
+        raise ScenarioError(problems)
+    return base, scenarios
+
+
+def _point_list(indices: list[int]) -> str:
+    """Return ``sweep point 3`` or ``sweep points 0, 1, 2, 3, 4, ... (12 points)``."""
+    if len(indices) == 1:
+        return f"sweep point {indices[0]}"
+    shown = ", ".join(str(i) for i in indices[:5])
+    return f"sweep points {shown}" + (f", ... ({len(indices)} points)" if len(indices) > 5
+                                       else "")
+
+
+def _validated(label: str, data: dict, overrides: Overrides, origin: str = "--set"
+               ) -> Scenario:
+    """Return ``data`` with ``overrides`` applied, validated; raise ``ScenarioError``."""
+    problems, set_paths = _apply_overrides(label, data, overrides, origin)
     if problems:
         raise ScenarioError(problems)
     set_paths = {re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", p) for p in set_paths}
@@ -778,5 +1054,5 @@ def load_scenario(source: str | Path, overrides: Overrides = ()) -> Scenario:
     except ValidationError as exc:
         lines: list[str] = []
         for error in exc.errors(include_url=False):
-            lines.extend(_format_error(label, error, set_paths))
+            lines.extend(_format_error(label, error, set_paths, origin))
         raise ScenarioError(lines) from None

@@ -76,6 +76,10 @@ def test_a_small_study_runs_and_resumes(tmp_path):
     assert {total for _, _, total in finished} == {4}
     runs = pd.read_csv(tmp_path / "combined" / "runs.csv")
     assert sorted(runs["group"]) == sorted(c.name for c in STUDIES["magnet_vs_sweep"])
+    summary = pd.read_parquet(tmp_path / "combined" / "summary.parquet")
+    assert sorted(summary["run_id"]) == sorted(f"{c.name}-seed0"
+                                               for c in STUDIES["magnet_vs_sweep"])
+    assert set(summary["status"]) == {"ok"} and "liq_long_count" in summary
     stamps = {j.run_dir: (j.run_dir / "manifest.json").stat().st_mtime_ns for j in jobs}
     study = json.loads((tmp_path / "study.json").read_text())
     assert (study["study"], study["seeds"], study["overrides"]) == ("magnet_vs_sweep", 1,
@@ -92,6 +96,8 @@ def test_a_small_study_runs_and_resumes(tmp_path):
         assert (run_dir / "manifest.json").stat().st_mtime_ns == stamp
     runs = pd.read_csv(tmp_path / "combined" / "runs.csv")
     assert len(runs) == 8
+    summary = pd.read_parquet(tmp_path / "combined" / "summary.parquet")
+    assert len(summary) == 8 and set(summary["status"]) == {"ok"}
     assert {g: sorted(s) for g, s in runs.groupby("group")["seed"]} == {
         c.name: [0, 1] for c in STUDIES["magnet_vs_sweep"]}
     page = html.read_text()
@@ -114,3 +120,24 @@ def test_study_cli_refuses_bad_input_and_writes_nothing(tmp_path):
     assert bad.exit_code == 2
     assert "agents.retail.count" in bad.output and "Traceback" not in bad.output
     assert not out.exists()
+
+
+def test_failed_runs_are_rows_with_their_errors_and_the_study_says_which(tmp_path, monkeypatch):
+    import scenarios.sweep.runs as runs
+
+    def no_market(scenario):
+        raise RuntimeError(f"no market for {scenario.name}")
+
+    monkeypatch.setattr(runs, "run", no_market)
+    with pytest.raises(StudyError, match="runs failed") as info:
+        run_study("magnet_vs_sweep", 1, tmp_path, TINY, SMALL, workers=1)
+    for case in STUDIES["magnet_vs_sweep"]:
+        run_dir = tmp_path / "runs" / f"{case.name}-seed0"
+        assert f"{run_dir}: RuntimeError: no market for {case.name}" in str(info.value)
+        assert not (tmp_path / "runs" / f"{case.name}-seed0").exists()
+    summary = pd.read_parquet(tmp_path / "combined" / "summary.parquet")
+    assert list(summary["status"]) == ["error"] * 4
+    assert summary["error"].str.startswith("RuntimeError: no market for ").all()
+    # Nothing was simulated, so nothing is left to report on, and a rerun starts clean.
+    assert not (tmp_path / "combined" / "report.html").exists()
+    assert all(j.simulate for j in plan_study("magnet_vs_sweep", 1, tmp_path, TINY))
