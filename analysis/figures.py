@@ -42,7 +42,7 @@ OUTCOME_COLORS = {"untouched": "#9e9e9e", "bounced": "#4c9be8", "swept": "#d94a4
 GAMMA = 0.5
 
 __all__ = ["heatmap_figure", "lift_figure", "new_figure", "outcome_figure", "plot_heatmap",
-           "save", "scale_legend", "side_by_side_figure"]
+           "realism_compare_figure", "save", "scale_legend", "side_by_side_figure"]
 
 
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
@@ -352,5 +352,73 @@ def outcome_figure(shares: pd.DataFrame, *, group: str = "group",
     ax.set_ylabel("share of cluster observations")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     ax.set_title(title or "what happened to the clusters within the horizon", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def realism_compare_figure(real: Mapping[str, np.ndarray],
+                           simulated: Mapping[str, Sequence[np.ndarray]], max_lag: int = 60
+                           ) -> Figure:
+    """Return the |r| autocorrelation by lag and the standardized return distribution, real
+    files beside each scenario.
+
+    ``real`` maps a file name to its 1-minute log returns (NaN across a gap); ``simulated``
+    maps a scenario to one return array per seed. Left: the autocorrelation of |r| at lags
+    1..``max_lag`` minutes, a real file's own and a scenario's median over seeds (NaNs are set
+    to the mean, as ``analysis.stylized_facts.return_facts`` does). Right: the density of r / std
+    (each run or file scaled by its own std, seeds pooled), log y-axis, with the standard
+    normal dashed: fat tails lie above it.
+    """
+    from analysis.stylized_facts import autocorrelation
+
+    def acf_abs(r: np.ndarray) -> np.ndarray:
+        a = np.abs(np.asarray(r, dtype=np.float64))
+        kept = a[np.isfinite(a)]
+        if len(kept) <= max_lag:
+            return np.full(max_lag, np.nan)
+        return autocorrelation(np.where(np.isfinite(a), a, kept.mean()), max_lag)
+
+    def standardized(r: np.ndarray) -> np.ndarray:
+        r = np.asarray(r, dtype=np.float64)
+        r = r[np.isfinite(r)]
+        return (r - r.mean()) / r.std() if len(r) > 1 and r.std() > 0 else np.zeros(0)
+
+    fig = new_figure((11, 4.5))
+    ax_acf, ax_dist = fig.subplots(1, 2)
+    lags = np.arange(1, max_lag + 1)
+    edges = np.linspace(-10.0, 10.0, 81)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    curves = [(f"real: {name}", [r], "black", "-") for name, r in real.items()]
+    colors = matplotlib.colormaps["tab10"].colors
+    curves += [(f"{name} (median of {len(runs)} seeds)", list(runs), colors[i % 10], "-")
+               for i, (name, runs) in enumerate(simulated.items())]
+    for j, (label, runs, color, style) in enumerate(curves):
+        width = 2.0 if j < len(real) else 1.4
+        acfs = np.vstack([acf_abs(r) for r in runs]) if runs else np.zeros((0, max_lag))
+        if np.isfinite(acfs).any():
+            acf = np.array([np.median(c[np.isfinite(c)]) if np.isfinite(c).any() else np.nan
+                            for c in acfs.T])
+            ax_acf.plot(lags, acf, color=color, linestyle=style, linewidth=width, label=label)
+        pooled = np.concatenate([standardized(r) for r in runs]) if runs else np.zeros(0)
+        if len(pooled):
+            density, _ = np.histogram(pooled, bins=edges, density=True)
+            ax_dist.plot(centres, np.where(density > 0, density, np.nan), color=color,
+                         linestyle=style, linewidth=width, drawstyle="steps-mid", label=label)
+    ax_acf.axhline(0.0, color="#888888", linewidth=0.8)
+    ax_acf.set_xlabel("lag (minutes)")
+    ax_acf.set_ylabel("autocorrelation of |r|")
+    ax_acf.set_title("volatility clustering: |r| autocorrelation", fontsize=10)
+    ax_acf.grid(alpha=0.3)
+    if ax_acf.get_legend_handles_labels()[0]:
+        ax_acf.legend(fontsize=7)
+    ax_dist.plot(centres, np.exp(-0.5 * centres**2) / np.sqrt(2 * np.pi), color="#888888",
+                 linestyle="--", linewidth=1.0, label="standard normal")
+    ax_dist.set_yscale("log")
+    ax_dist.set_ylim(bottom=1e-5)
+    ax_dist.set_xlabel("1-minute log return / its std")
+    ax_dist.set_ylabel("density")
+    ax_dist.set_title("return distribution (log scale)", fontsize=10)
+    ax_dist.grid(alpha=0.3)
+    ax_dist.legend(fontsize=7)
     fig.tight_layout()
     return fig

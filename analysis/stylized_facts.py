@@ -46,6 +46,61 @@ def autocorrelation(x: np.ndarray, lags: int) -> np.ndarray:
     return np.array([np.dot(d[:-k], d[k:]) / denom for k in range(1, lags + 1)])
 
 
+def hill_tail_index(x: np.ndarray, top_share: float = 0.025) -> float:
+    """Return the Hill estimate of the tail index alpha of ``|x|`` from its top ``top_share``.
+
+    Hill (1975), 'A simple general approach to inference about the tail of a distribution',
+    Annals of Statistics 3: with x_(1) >= x_(2) >= ... the order statistics of |x| and
+    k = floor(top_share * n), alpha = 1 / mean_{i <= k} log(x_(i) / x_(k+1)). A Pareto tail
+    P(|X| > x) ~ x^-alpha gives alpha; returns have alpha near 3 to 4. NaNs are ignored; NaN
+    when k < 2, x_(k+1) is 0 or the top k all equal x_(k+1) (no tail to measure).
+    """
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    a = np.sort(a[np.isfinite(a)])[::-1]
+    k = int(np.floor(top_share * len(a)))
+    if k < 2 or a[k] <= 0:
+        return float("nan")
+    mean_log_excess = float(np.mean(np.log(a[:k] / a[k])))
+    return 1.0 / mean_log_excess if mean_log_excess > 0 else float("nan")
+
+
+def return_facts(r: np.ndarray) -> dict[str, float]:
+    """Return the facts of a series of 1-minute log returns, NaN marking a dropped return.
+
+    A dropped return (one across a gap in the data) is left out of the moments and the tail
+    index; in the autocorrelations it is set to the series' mean, so the pairs it belongs to add
+    nothing to the sums (no pair spans the gap) while the other lags stay aligned in time.
+    Keys: ``n_returns_1m``, ``std_1m_bp``, ``excess_kurtosis_1m``, ``acf_lag1..10``,
+    ``max_abs_acf_lags_1_10``, ``acf_abs_lag1/10/30/60``, ``hill_tail_index_1m``.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    kept = r[np.isfinite(r)]
+    if len(kept) == 0:
+        filled = filled_abs = kept
+    else:
+        filled = np.where(np.isfinite(r), r, kept.mean())
+        filled_abs = np.where(np.isfinite(r), np.abs(r), np.abs(kept).mean())
+    acf = autocorrelation(filled, 10)
+    acf_abs = autocorrelation(filled_abs, 60)
+    return {
+        "n_returns_1m": int(len(kept)),
+        "std_1m_bp": float(kept.std() * 1e4) if len(kept) else float("nan"),
+        "excess_kurtosis_1m": excess_kurtosis(kept),
+        **{f"acf_lag{k}": float(acf[k - 1]) for k in range(1, 11)},
+        "max_abs_acf_lags_1_10": _nanmax_abs(acf),
+        "acf_abs_lag1": float(acf_abs[0]),
+        "acf_abs_lag10": float(acf_abs[9]),
+        "acf_abs_lag30": float(acf_abs[29]),
+        "acf_abs_lag60": float(acf_abs[59]),
+        "hill_tail_index_1m": hill_tail_index(kept),
+    }
+
+
+def _nanmax_abs(x: np.ndarray) -> float:
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    return float(np.max(x[np.isfinite(x)])) if np.isfinite(x).any() else float("nan")
+
+
 def dead_zone_share(funding: pd.DataFrame, interest_rate: float,
                     tolerance: float = 1e-6) -> float:
     """Return the share of funding settlements at the dead-zone rate: the interest rate per
@@ -109,14 +164,21 @@ def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,
     r = log_returns(series, 60.0)
     acf = autocorrelation(r, 30)
     acf_abs = autocorrelation(np.abs(r), 30)
+    # The facts added for comparison with real data come from the function that computes them
+    # for a real kline file, so both sides are measured the same way.
+    same_as_real = return_facts(r)
     return {
         "n_returns_1m": int(len(r)),
+        "std_1m_bp": same_as_real["std_1m_bp"],
         "excess_kurtosis_1m": excess_kurtosis(r),
         **{f"acf_lag{k}": float(acf[k - 1]) for k in range(1, 11)},
-        "max_abs_acf_lags_2_10": float(np.nanmax(np.abs(acf[1:10]))),
+        "max_abs_acf_lags_2_10": (float(np.nanmax(np.abs(acf[1:10])))
+                                  if np.isfinite(acf[1:10]).any() else float("nan")),
         "acf_abs_lag1": float(acf_abs[0]),
         "acf_abs_lag10": float(acf_abs[9]),
         "acf_abs_lag30": float(acf_abs[29]),
+        **{key: same_as_real[key] for key in
+           ("acf_abs_lag60", "max_abs_acf_lags_1_10", "hill_tail_index_1m")},
         "funding_dead_zone_share": dead_zone_share(funding, interest_rate),
         "funding_mean": float(funding["rate"].mean()) if len(funding) else float("nan"),
         "funding_min": float(funding["rate"].min()) if len(funding) else float("nan"),

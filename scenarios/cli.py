@@ -141,19 +141,61 @@ class _progress_bar:
               help="Override one setting of every scenario; repeatable.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the per-run facts to this CSV file.")
+@click.option("--compare", "compare_paths", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE.csv",
+              help="Real 1-minute klines (Binance's layout, with or without a header) whose "
+                   "return facts are printed beside the scenarios'; repeatable.")
+@click.option("--figure", "figure_path", type=click.Path(dir_okay=False), default=None,
+              help="With --compare, write the comparison figure (|r| autocorrelation by lag, "
+                   "return distribution) to this PNG; no figure without it.")
 def realism(scenarios: tuple[str, ...], seeds: int, overrides: tuple[str, ...],
-            csv_path: str | None) -> None:
-    """Measure stylized facts of SCENARIOS over many seeds and check the realism bounds."""
+            csv_path: str | None, compare_paths: tuple[str, ...], figure_path: str | None
+            ) -> None:
+    """Measure stylized facts of SCENARIOS over many seeds and check the realism bounds.
+
+    With --compare FILE.csv a second table follows: each scenario's return facts (median and
+    min-max over seeds) beside those of each real file, all measured on 1-minute log returns
+    of the close by the same functions; a return across a gap in a file is dropped. A bad
+    file is reported in one line, exit code 2, before any run. The exit code is 1 when a
+    realism bound fails, as without --compare.
+    """
     from scenarios.realism import check_bounds, realism_table
 
     for name in scenarios:
         load_scenario_or_exit(name, overrides)
-    table = realism_table(scenarios, range(seeds), overrides)
+    real = []
+    if compare_paths:
+        from analysis.real_data import KlineFileError
+        from scenarios.realism import real_facts
+
+        try:
+            real = [real_facts(path) for path in compare_paths]
+        except KlineFileError as exc:
+            click.echo(str(exc), err=True)
+            raise SystemExit(2) from None
+    table = realism_table(scenarios, range(seeds), overrides, keep_returns=bool(real))
+    returns = table.pop("returns_1m") if real else None
     if csv_path:
         table.to_csv(csv_path, index=False)
     bounds = check_bounds(table)
     with_pd_options = bounds.to_string(index=False, float_format=lambda x: f"{x:.4g}")
     click.echo(with_pd_options)
+    if real:
+        from scenarios.realism import compare_table
+
+        click.echo("")
+        click.echo(compare_table(table, real).to_string(index=False))
+        for one in real:
+            if one.n_gaps:
+                click.echo(f"{one.name}: {one.n_gaps} gap(s), {one.n_missing_bars} missing "
+                           "minute(s); the returns across them are dropped")
+        if figure_path:
+            from analysis.figures import realism_compare_figure, save
+
+            simulated = {name: list(returns[group.index])
+                         for name, group in table.groupby("scenario", sort=False)}
+            fig = realism_compare_figure({one.name: one.returns_1m for one in real}, simulated)
+            click.echo(f"figure: {save(fig, figure_path)}")
     if not bounds["passed"].all():
         raise SystemExit(1)
 
@@ -251,6 +293,63 @@ def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | No
     paths = run_dirs_or_exit(run_dirs)
     html, md = report_runs(paths, _analysis_config(horizon_s, placebo), out_dir=out_dir)
     click.echo(f"wrote {html} and {md}")
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--notional", "notional_usd", type=float, required=True, metavar="USD",
+              help="The metaorder's notional in USD (> 0).")
+@click.option("--over", "over_s", type=float, required=True, metavar="SECONDS",
+              help="Seconds over which it is sliced: one market order per step.")
+@click.option("--venue", type=click.Choice(["perp", "spot"]), required=True,
+              help="Where it trades (spot needs a scenario with index.model: spot).")
+@click.option("--side", type=click.Choice(["buy", "sell"]), default="buy", show_default=True)
+@click.option("--start-s", type=float, default=3600.0, show_default=True,
+              help="Simulated time of its start (seconds).")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Seeds 0 .. N-1, each run with and without the metaorder.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override one setting (the value is read as YAML); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def impulse(scenario: str, notional_usd: float, over_s: float, venue: str, side: str,
+            start_s: float, seeds: int, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Measure the price impact of one metaorder on SCENARIO, on common random numbers.
+
+    Each seed runs twice, without and with the metaorder (--notional USD sliced evenly over
+    --over seconds from --start-s); the response of the last price, the mark and the index
+    is the with-minus-without difference in bp of the without-run's price, at its peak in
+    the metaorder's direction and 5 min, 30 min and 4 h after the metaorder's end. The
+    run's duration_s is set to end at the last of these points.
+    """
+    import json
+    import time
+
+    from scenarios.impulse import HORIZONS_S, PRICES, ImpulseError, impulse_response
+
+    sc = load_scenario_or_exit(scenario, overrides)
+    started = time.perf_counter()
+    try:
+        out = impulse_response(sc, notional_usd, over_s, venue, seeds, side=side,
+                               start_s=start_s)
+    except ImpulseError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from None
+    wall_s = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"impulse {sc.name}: {side} {notional_usd:,.0f} USD on {venue} over "
+               f"{over_s:g} s from t={start_s:g} s; {seeds} seeds, {wall_s:.1f} s wall")
+    done = [row["done_usd"] for row in out["per_seed"]]
+    click.echo(f"notional done {min(done):,.0f} .. {max(done):,.0f} USD")
+    click.echo("response (bp of the run without), mean over seeds [min .. max]")
+    click.echo(f"{'':12s}" + "".join(f"{p:>26s}" for p in PRICES))
+    for key in ("peak_bp", *HORIZONS_S):
+        cells = []
+        for p in PRICES:
+            values = [row[key][p] for row in out["per_seed"]]
+            cells.append(f"{out[key][p]:+8.2f} [{min(values):+7.2f} .. {max(values):+7.2f}]")
+        click.echo(f"{key[:-3]:12s}" + "".join(f"{c:>26s}" for c in cells))
 
 
 _BACKEND = click.option("--backend", type=click.Choice(["process", "dask"]), default="process",

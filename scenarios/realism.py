@@ -3,6 +3,9 @@
 ``realism_table(["calm", "whale_hunt"], seeds=range(10))`` runs every (scenario, seed) pair,
 in parallel processes, and returns one row of ``analysis.stylized_facts.stylized_facts`` per
 run. ``REALISM_BOUNDS`` are the loose bounds a realistic market meets (issue: 'Realism').
+
+``compare_table(table, [real_facts("week.csv")])`` sets the scenarios' return facts beside those
+of real kline files (``analysis.real_data``), measured by the same functions.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis.analyze import recorded_exchange
-from analysis.stylized_facts import stylized_facts
+from analysis.real_data import kline_log_returns, read_klines
+from analysis.stylized_facts import log_returns, return_facts, stylized_facts
 
 # (fact, scenario or "*" for every scenario, low, high): a run passes a bound when low <= x <= high.
 REALISM_BOUNDS: tuple[tuple[str, str, float, float], ...] = (
@@ -30,30 +36,102 @@ REALISM_BOUNDS: tuple[tuple[str, str, float, float], ...] = (
 )
 
 
-def facts_of_run(scenario: str, seed: int, overrides: Sequence[str] = ()) -> dict:
-    """Run one scenario and seed; return its stylized facts with the run's identity."""
+COMPARED_FACTS: tuple[tuple[str, str], ...] = (
+    ("n_returns_1m", "1-minute returns"),
+    ("std_1m_bp", "std of r (bp)"),
+    ("excess_kurtosis_1m", "excess kurtosis"),
+    ("max_abs_acf_lags_1_10", "max |acf r| lags 1-10"),
+    ("acf_abs_lag1", "acf |r| lag 1"),
+    ("acf_abs_lag10", "acf |r| lag 10"),
+    ("acf_abs_lag30", "acf |r| lag 30"),
+    ("acf_abs_lag60", "acf |r| lag 60"),
+    ("hill_tail_index_1m", "Hill index, top 2.5 % |r|"),
+)
+"""(fact key, label) of the return facts set beside real data's, in the table's order."""
+
+
+def facts_of_run(scenario: str, seed: int, overrides: Sequence[str] = (),
+                 keep_returns: bool = False) -> dict:
+    """Run one scenario and seed; return its stylized facts with the run's identity.
+
+    With ``keep_returns`` the row also holds ``returns_1m``: the 1-minute log returns of the
+    last price that the facts were measured on (an array).
+    """
     from scenarios.runner import run
 
     result = run(scenario, seed=seed, overrides=overrides)
     facts = stylized_facts(result.series, result.funding, result.heatmap,
                            interest_rate=recorded_exchange(result.manifest)["interest_rate"])
-    return {"scenario": scenario, "seed": seed, **facts,
-            "wall_seconds": result.manifest["wall_seconds"]}
+    row = {"scenario": scenario, "seed": seed, **facts,
+           "wall_seconds": result.manifest["wall_seconds"]}
+    if keep_returns:
+        row["returns_1m"] = log_returns(result.series, 60.0)
+    return row
 
 
 def realism_table(scenarios: Iterable[str], seeds: Iterable[int],
-                  overrides: Sequence[str] = (), workers: int | None = None) -> pd.DataFrame:
-    """Return one row of stylized facts per (scenario, seed), runs spread over processes."""
+                  overrides: Sequence[str] = (), workers: int | None = None,
+                  keep_returns: bool = False) -> pd.DataFrame:
+    """Return one row of stylized facts per (scenario, seed), runs spread over processes.
+
+    With ``keep_returns`` each row also holds its run's 1-minute returns (``returns_1m``, an
+    object column: drop it before writing the table out).
+    """
     jobs = [(name, int(seed)) for name in scenarios for seed in seeds]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
-        rows = [facts_of_run(name, seed, overrides) for name, seed in jobs]
+        rows = [facts_of_run(name, seed, overrides, keep_returns) for name, seed in jobs]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(facts_of_run, name, seed, tuple(overrides))
+            futures = [pool.submit(facts_of_run, name, seed, tuple(overrides), keep_returns)
                        for name, seed in jobs]
             rows = [f.result() for f in futures]
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class RealFacts:
+    """The return facts of a real kline file, with what they were measured on."""
+
+    name: str
+    """The file's name, without its folder."""
+    facts: dict[str, float]
+    returns_1m: np.ndarray
+    """1-minute log returns; NaN across a gap."""
+    n_gaps: int
+    n_missing_bars: int
+
+
+def real_facts(path: str) -> RealFacts:
+    """Return the return facts of the 1-minute kline CSV at ``path``.
+
+    Raises:
+        analysis.real_data.KlineFileError: the file is missing or fails a check.
+    """
+    klines = read_klines(path)
+    r = kline_log_returns(klines)
+    return RealFacts(name=klines.name, facts=return_facts(r), returns_1m=r,
+                     n_gaps=klines.n_gaps, n_missing_bars=klines.n_missing_bars)
+
+
+def compare_table(table: pd.DataFrame, real: Sequence[RealFacts]) -> pd.DataFrame:
+    """Return one row per compared fact: each scenario's "median (min .. max)" over seeds, then
+    one column "real: <file name>" per real file."""
+    rows = []
+    for key, label in COMPARED_FACTS:
+        row = {"fact": label}
+        for name, group in table.groupby("scenario", sort=False):
+            values = group[key].astype(float)
+            row[name] = (f"{_fmt(values.median())} "
+                         f"({_fmt(values.min())} .. {_fmt(values.max())})")
+        for one in real:
+            row[f"real: {one.name}"] = _fmt(one.facts[key])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(x: float) -> str:
+    return "nan" if pd.isna(x) else f"{x:.4g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
 def check_bounds(table: pd.DataFrame) -> pd.DataFrame:

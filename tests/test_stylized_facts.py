@@ -75,3 +75,57 @@ def test_heatmap_concentration_tells_clusters_from_a_smear():
     long[0, 10] = 90.0
     short[0, 50:60] = 1.0
     assert heatmap_concentration(long, short) == pytest.approx(0.94)
+
+
+def test_hill_tail_index_by_hand_on_two_tail_values():
+    from analysis.stylized_facts import hill_tail_index
+
+    # 80 values, top 2.5 % -> k = 2: x_(1) = e^2, x_(2) = e, x_(3) = 1.
+    # mean(log(x_(i) / x_(3))) = (2 + 1) / 2 = 1.5, alpha = 1 / 1.5. Signs do not matter (|x|).
+    x = np.array([-np.e**2, np.e] + [1.0] * 78)
+    assert hill_tail_index(x) == pytest.approx(2 / 3)
+
+
+def test_hill_tail_index_recovers_a_pareto_alpha():
+    from analysis.stylized_facts import hill_tail_index
+
+    # Exact quantiles of a Pareto(alpha = 3) law: P(X > x) = x^-3, x_i = (1 - u_i)^(-1/3).
+    # Over the top k = 100 of 4000 the Hill estimate is within a few % of 3.
+    u = (np.arange(4000) + 0.5) / 4000
+    x = (1.0 - u) ** (-1.0 / 3.0)
+    assert hill_tail_index(x) == pytest.approx(3.0, rel=0.03)
+    # Too few values for two in the tail: no estimate.
+    assert np.isnan(hill_tail_index(x[:40]))
+
+
+def test_return_facts_leave_a_dropped_return_out_of_every_pair():
+    from analysis.stylized_facts import return_facts
+
+    # +-1 bp around a dropped return (NaN): kept mean 0, so the NaN is set to 0. Lag-1
+    # products: -1 five times before the gap, 0 twice across it, -1 five times after; sum of
+    # squares 12: acf = -10 / 12 (a pair spanning the gap would have added another -1).
+    r = np.array([1.0, -1.0] * 3 + [np.nan] + [1.0, -1.0] * 3) * 1e-4
+    facts = return_facts(r)
+    assert facts["n_returns_1m"] == 12
+    assert facts["acf_lag1"] == pytest.approx(-10 / 12)
+    assert facts["max_abs_acf_lags_1_10"] == pytest.approx(10 / 12)
+    assert facts["std_1m_bp"] == pytest.approx(1.0)
+    assert facts["excess_kurtosis_1m"] == pytest.approx(-2.0)
+
+
+def test_stylized_facts_add_the_real_data_facts_without_changing_the_old_ones():
+    from analysis.stylized_facts import return_facts, stylized_facts
+
+    rng = np.random.default_rng(7)
+    t = np.arange(1, 200 * 60 + 1, dtype=float)
+    last = 100.0 * np.exp(np.cumsum(rng.standard_t(4, len(t)) * 1e-4))
+    series = pd.DataFrame({"t": t, "last": last, "oi": np.ones(len(t))})
+    facts = stylized_facts(series, pd.DataFrame({"rate": []}), interest_rate=1e-4)
+    r = log_returns(series, 60.0)
+    assert facts["excess_kurtosis_1m"] == excess_kurtosis(r)
+    assert facts["acf_abs_lag30"] == autocorrelation(np.abs(r), 30)[29]
+    same = return_facts(r)
+    for key in ("std_1m_bp", "acf_abs_lag60", "max_abs_acf_lags_1_10", "hill_tail_index_1m",
+                "acf_lag1", "acf_abs_lag10"):
+        assert facts[key] == pytest.approx(same[key]), key
+    assert facts["std_1m_bp"] == pytest.approx(r.std() * 1e4)

@@ -1,0 +1,135 @@
+"""`liqsim impulse` (``scenarios/impulse.py``) and the ``Metaorder`` agent it adds: the
+with/without pair on common random numbers, the notional done, the sign of the response, the
+JSON and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from agents.metaorder import Metaorder
+from scenarios.cli import main
+from scenarios.impulse import response, run_pair, series_table
+from scenarios.runner import build_market
+from scenarios.schema import load_scenario
+from sim.exchange import BUY, LIMIT, SELL
+from tests.market_builders import quiet_model
+
+# A small calm market: 10 minutes, a thin crowd; the metaorder works from 2 to 3 minutes.
+SHORT = {"duration_s": 600, "agents.retail.count": 50, "agents.noise.count": 5,
+         "agents.value.count": 3}
+# The CLI's runs last the metaorder plus 4 h: 10 s steps keep them to ~1,500 steps.
+COARSE = ("step_s=10", "outputs.series_interval_s=10", "agents.retail.count=20",
+          "agents.noise.count=5", "agents.value.count=3")
+
+
+def _short(seed: int = 2):
+    return load_scenario("calm", {**SHORT, "seed": seed})
+
+
+def test_without_run_is_the_plain_run_and_with_run_shares_the_fundamental():
+    sc = _short()
+    without, with_ = run_pair(sc, 3_000_000, over_s=60, venue="perp", start_s=120)
+    plain = build_market(sc)
+    for _ in range(plain.n_steps):
+        plain.model.step()
+    # The metaorder's absence changes nothing: the same series and trades, byte for byte.
+    assert without.recorder.series.tobytes() == plain.recorder.series.tobytes()
+    assert (np.concatenate(without.recorder.trades).tobytes()
+            == np.concatenate(plain.recorder.trades).tobytes())
+    s0, s1 = series_table(without), series_table(with_)
+    # Common random numbers: the same news path; the prices part once the metaorder trades.
+    np.testing.assert_array_equal(s1["fundamental"], s0["fundamental"])
+    before = s0["t"] <= 120
+    np.testing.assert_array_equal(s1["last"][before], s0["last"][before])
+    assert np.any(s1["last"][~before] != s0["last"][~before])
+
+
+def test_metaorder_buys_the_notional_asked_within_one_lot_on_a_known_ladder():
+    model = quiet_model()  # constant fundamental, exogenous index: nothing else moves
+    ex = model.perp
+    maker = int(ex.open_accounts(1, 1e10, 10.0)[0])
+    ex.submit(maker, SELL, LIMIT, 500, ex.to_ticks(100_010.0))
+    ex.submit(maker, SELL, LIMIT, 100_000, ex.to_ticks(100_020.0))
+    meta = Metaorder(model, notional_usd=1_000_000, over_s=10, start_s=0, side=BUY)
+    model.step()
+    # Slice 1 of 10, budget 100,000 USD: the 500 lots at 100.01 USD (50,005 USD), then
+    # floor(49,995 / 100.02) = 499 lots at 100.02 USD (49,909.98 USD).
+    assert meta.done_lots == 999
+    assert meta.done_usd == pytest.approx(50_005.0 + 49_909.98)
+    model.run_until(20)
+    # All ten slices: 500 + floor((1,000,000 - 50,005) / 100.02) = 500 + 9,498 lots,
+    # 5.04 USD short of the target.
+    assert meta.slices_done == 10
+    assert meta.done_lots == 9_998
+    assert meta.done_usd == pytest.approx(50_005.0 + 9_498 * 100.02)
+    assert 0 <= 1_000_000 - meta.done_usd < 100.02
+    assert ex.position_lots(meta.account) == 9_998
+
+
+def test_metaorder_sells_the_notional_asked_within_one_lot():
+    model = quiet_model()
+    ex = model.perp
+    maker = int(ex.open_accounts(1, 1e10, 10.0)[0])
+    ex.submit(maker, BUY, LIMIT, 100_000, ex.to_ticks(99_990.0))
+    meta = Metaorder(model, notional_usd=500_000, over_s=5, start_s=0, side=SELL)
+    model.run_until(10)
+    # floor(500,000 / 99.99) = 5,000 lots (499,950 USD); the 5,001st would pass the target.
+    assert meta.done_lots == 5_000
+    assert meta.done_usd == pytest.approx(499_950.0)
+    assert ex.position_lots(meta.account) == -5_000
+
+
+def test_buy_moves_the_last_price_up_and_sell_moves_it_down_on_the_same_seed():
+    sc = _short(seed=4)
+    peaks = {}
+    for side in ("buy", "sell"):
+        without, with_ = run_pair(sc, 5_000_000, over_s=60, venue="perp", side=side,
+                                  start_s=120)
+        sign = BUY if side == "buy" else SELL
+        peaks[side] = response(series_table(without), series_table(with_), sign, 120,
+                               180)["peak_bp"]["last"]
+    assert peaks["buy"] > 0
+    assert peaks["sell"] < 0
+
+
+def test_json_has_exactly_the_issue_keys_and_the_three_prices():
+    args = ["impulse", "calm", "--notional", "2000000", "--over", "60", "--venue", "spot",
+            "--start-s", "60", "--seeds", "2", "--json"]
+    for override in COARSE:
+        args += ["--set", override]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)  # exactly one JSON object, nothing else on stdout
+    keys = ("notional_usd", "venue", "seeds", "peak_bp", "at_5min_bp", "at_30min_bp",
+            "at_4h_bp")
+    assert set(keys) <= set(out)
+    assert out["notional_usd"] == 2_000_000.0
+    assert out["venue"] == "spot"
+    assert out["seeds"] == 2
+    for key in keys[3:]:
+        assert set(out[key]) == {"last", "mark", "index"}
+        # The mean over the seeds is the mean of the per-seed values.
+        for price in ("last", "mark", "index"):
+            per_seed = [row[key][price] for row in out["per_seed"]]
+            assert out[key][price] == pytest.approx(np.mean(per_seed))
+
+
+@pytest.mark.parametrize(("args", "names"), [
+    (["nosuch", "--notional", "1e6", "--over", "60", "--venue", "perp"], "nosuch"),
+    (["calm", "--notional", "0", "--over", "60", "--venue", "perp"], "--notional"),
+    (["calm", "--notional", "-5", "--over", "60", "--venue", "perp"], "--notional"),
+    (["calm", "--notional", "1e6", "--over", "0", "--venue", "perp"], "--over"),
+    (["calm", "--notional", "1e6", "--over", "60", "--venue", "spot",
+      "--set", "index.model=exogenous"], "--venue spot"),
+])
+def test_bad_input_exits_2_with_one_line_naming_it(args, names):
+    result = CliRunner().invoke(main, ["impulse", *args])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert names in lines[0]
