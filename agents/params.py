@@ -71,6 +71,49 @@ class MarketMakerParams(_Params):
         "re-derived from the price")
 
 
+class LatentLiquidityParams(_Params):
+    """Latent liquidity: resting depth that grows with distance from a slow reference price.
+
+    The cumulative depth within ``x`` bp of the centre follows ``D(x) = depth_notional *
+    (x / max_offset_bps) ** beta`` at every level's offset, with ``beta = ln(near_far_ratio) /
+    ln(10 / 100)`` so that ``D(10 bp) / D(100 bp) = near_far_ratio``.
+    """
+
+    count: int = Field(0, ge=0, le=10, description="number of latent-liquidity providers")
+    wallet: float = Field(20_000_000.0, gt=0, le=1e12, description="USD per provider")
+    leverage: float = Field(10.0, ge=1, description="account leverage")
+    depth_notional: float = Field(
+        20_000_000.0, gt=0, le=1e11, description="USD resting within max_offset_bps, per side")
+    min_offset_bps: float = Field(2.0, gt=0, le=5000, description="offset of the nearest level")
+    max_offset_bps: float = Field(300.0, gt=0, le=5000, description="offset of the farthest level")
+    levels: int = Field(16, ge=2, le=100, description="levels per side, spaced geometrically "
+                        "from min_offset_bps to max_offset_bps")
+    near_far_ratio: float = Field(
+        0.2, gt=0, lt=1, description="depth within 10 bp over depth within 100 bp (Binance "
+        "BTC spot: 3.5 M / 16.5 M USD, about 0.2)")
+    reference_half_life_s: float = Field(
+        300.0, gt=0, le=86_400, description="half-life of the centre's moving average of the mid")
+    refill_s: float = Field(
+        60.0, gt=0, le=86_400, description="refill timescale: each step restores a share "
+        "step_s / refill_s of a level's missing lots")
+    hysteresis_bps: float = Field(
+        2.0, ge=0, le=1000, description="a level is moved only when its target price is this "
+        "far from where it rests")
+    stress_window_s: float = Field(60.0, gt=0, le=86_400, description="window of realized vol")
+    stress_vol_bps: float = Field(
+        60.0, gt=0, description="realized vol per sqrt(minute) above which depth is pulled")
+    stress_pullback: float = Field(
+        0.5, ge=0, le=1, description="share of the depth pulled in stress, nearest levels first")
+    max_orders_per_level: int = Field(
+        8, ge=1, le=100, description="refill orders a level may hold before it is merged into one")
+
+    @model_validator(mode="after")
+    def _offsets_ordered(self) -> LatentLiquidityParams:
+        if self.min_offset_bps >= self.max_offset_bps:
+            raise ValueError("min_offset_bps must be below max_offset_bps")
+        return self
+
+
 class ArbitrageurParams(_Params):
     """Basis traders between the perpetual and the index (spot)."""
 

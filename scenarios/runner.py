@@ -20,6 +20,7 @@ import numpy as np
 
 from agents.arbitrageur import Arbitrageur
 from agents.flow import NoiseTraders, ValueTraders
+from agents.latent_liquidity import LatentLiquidity
 from agents.market_maker import MarketMaker
 from agents.params import WhaleParams
 from agents.retail import RetailCrowd
@@ -89,6 +90,14 @@ def build_market(scenario: Scenario) -> Market:
         add("noise", NoiseTraders(model, a.noise))
     if a.retail.count:
         add("retail", RetailCrowd(model, a.retail))
+    # Created last, so that with count 0 no other agent's unique id moves; the stages, not
+    # the creation order, put them right after the makers of their venue.
+    if ix.model == "spot":
+        for _ in range(ix.spot.latent_liquidity.count):
+            add("spot_latent_liquidity",
+                LatentLiquidity(model, ix.spot.latent_liquidity, venue="spot"))
+    for _ in range(a.latent_liquidity.count):
+        add("latent_liquidity", LatentLiquidity(model, a.latent_liquidity))
     _schedule_events(model, sc, agents)
     out = sc.outputs
     series_every = max(1, round(out.series_interval_s / sc.step_s))

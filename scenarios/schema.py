@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 
 from agents.params import (
     ArbitrageurParams,
+    LatentLiquidityParams,
     MarketMakerParams,
     NoiseParams,
     RetailParams,
@@ -188,6 +189,7 @@ class SpotSpec(_Spec):
     makers: MarketMakerParams = Field(
         default_factory=lambda: MarketMakerParams(count=2, index_weight=1.0))
     value: ValueParams = Field(default_factory=lambda: ValueParams(count=5))
+    latent_liquidity: LatentLiquidityParams = Field(default_factory=LatentLiquidityParams)
     tick_size: float = Field(0.1, gt=0)
     lot_size: float = Field(0.001, gt=0)
     maker_fee: float = Field(0.0001, gt=-0.01, lt=0.01)
@@ -244,6 +246,7 @@ class AgentsSpec(_Spec):
     value: ValueParams = Field(default_factory=ValueParams)
     retail: RetailParams = Field(default_factory=RetailParams, validate_default=True)
     whale: WhaleParams = Field(default_factory=WhaleParams)
+    latent_liquidity: LatentLiquidityParams = Field(default_factory=LatentLiquidityParams)
 
     @field_validator("retail")
     @classmethod
@@ -587,7 +590,8 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
     leveraged = [(f"agents.{name}", getattr(sc.agents, name))
                  for name in AgentsSpec.model_fields]
     leveraged += [("index.spot.makers", sc.index.spot.makers),
-                  ("index.spot.value", sc.index.spot.value)]
+                  ("index.spot.value", sc.index.spot.value),
+                  ("index.spot.latent_liquidity", sc.index.spot.latent_liquidity)]
     for path, params in leveraged:
         leverage = getattr(params, "leverage", None)  # retail has a leverage_mix instead
         if leverage is not None and leverage > max_leverage:
