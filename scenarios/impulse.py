@@ -9,8 +9,10 @@ the same news and the same crowds' draws; their difference is the metaorder's im
 The response of the last price, the mark and the index is the signed difference with minus
 without, in basis points of the without-run's price, read from the recorder's series at:
 
-- the peak: the largest excursion in the metaorder's direction from its start to 4 h after
-  its end (the value at that time, signed: > 0 up, whatever the side);
+- the peak: the largest excursion in the metaorder's direction from its start to
+  ``PEAK_AFTER_S`` (5 min) after its end, which is the impact and the cascades it sets off
+  (the value at that time, signed: > 0 up, whatever the side); a later window would catch the
+  two paths drifting apart and single prints in a thin book hours after;
 - its end (its last slice), and 5 min, 30 min and 4 h after it.
 
 The run's ``duration_s`` is set to end at the last point read (4 h after the metaorder's
@@ -36,6 +38,8 @@ from sim.recorder import SERIES_COLUMNS
 PRICES = ("last", "mark", "index")
 HORIZONS_S = {"at_end_bp": 0.0, "at_5min_bp": 300.0, "at_30min_bp": 1800.0,
               "at_4h_bp": 14_400.0}
+PEAK_AFTER_S = 300.0
+"""The peak is sought from the metaorder's start to this long after its end (s)."""
 SIDES = {"buy": BUY, "sell": SELL}
 VENUES = ("perp", "spot")
 DEFAULT_START_S = 3600.0
@@ -155,13 +159,13 @@ def response(without: Mapping[str, np.ndarray], with_: Mapping[str, np.ndarray],
     """Return the signed response (bp of ``without``) of every price at the peak and horizons.
 
     ``side`` (BUY = 1, SELL = -1) is the metaorder's direction: the peak is the time from
-    ``start_s`` to ``end_s`` + 4 h where ``side * difference`` is largest, and its value is the
-    signed difference there. Also ``peak_t`` (the last price's peak time, seconds).
+    ``start_s`` to ``end_s + PEAK_AFTER_S`` where ``side * difference`` is largest, and its
+    value is the signed difference there. Also ``peak_t`` (the last price's peak time, s).
     """
     t = without["t"]
     out: dict = {}
     diff = {p: 1e4 * (with_[p] - without[p]) / without[p] for p in PRICES}
-    window = (t >= start_s - 1e-9) & (t <= end_s + max(HORIZONS_S.values()) + 1e-9)
+    window = (t >= start_s - 1e-9) & (t <= end_s + PEAK_AFTER_S + 1e-9)
     peak: dict = {}
     for p in PRICES:
         d = np.where(window & np.isfinite(diff[p]), side * diff[p], -np.inf)

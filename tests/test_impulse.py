@@ -133,3 +133,18 @@ def test_bad_input_exits_2_with_one_line_naming_it(args, names):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     assert names in lines[0]
+
+
+def test_the_peak_is_sought_up_to_five_minutes_after_the_end():
+    # Without: 100 throughout. With: 101 at t = 150 (during a metaorder from 100 to 300 s),
+    # 110 at t = 900 (more than PEAK_AFTER_S = 300 s after its end). The peak is the 1 %
+    # at t = 150: +100 bp, not the later +1,000 bp print.
+    t = np.arange(0.0, 1000.0, 10.0)
+    without = {"t": t, **{p: np.full(len(t), 100.0) for p in ("last", "mark", "index")}}
+    last = np.full(len(t), 100.0)
+    last[t == 150.0] = 101.0
+    last[t == 900.0] = 110.0
+    with_ = {**without, "last": last}
+    out = response(without, with_, 1, 100.0, 300.0)
+    assert out["peak_bp"]["last"] == pytest.approx(100.0)
+    assert out["peak_t"] == 150.0
