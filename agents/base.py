@@ -7,7 +7,8 @@ import math
 import mesa
 import numpy as np
 
-from sim.exchange import BUY
+from agents import stages
+from sim.exchange import BUY, Exchange
 from sim.model import MarketModel
 
 _EPS = 1e-9  # absorbs float error when a price falls exactly on a tick
@@ -17,6 +18,15 @@ def limit_ticks(price: float, side: int, tick_size: float) -> int:
     """Return ``price`` in ticks, rounded so that the limit is never more generous."""
     x = price / tick_size
     return math.floor(x + _EPS) if side == BUY else math.ceil(x - _EPS)
+
+
+def venue_exchange(model: MarketModel, venue: str) -> Exchange:
+    """Return the exchange of ``venue``: "perp", or "spot" when the model has a spot book."""
+    if venue == "perp":
+        return model.perp
+    if venue == "spot" and model.spot is not None:
+        return model.spot
+    raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
 
 
 class Trader(mesa.Agent):
@@ -36,6 +46,15 @@ class Trader(mesa.Agent):
             raise TypeError(f"{type(self).__name__} sets no integer 'stage' "
                             "(one of agents.stages)")
         super().__init__(model)
+
+    def trade_on(self, venue: str) -> Exchange:
+        """Trade on ``venue`` ("perp" or "spot"): set ``venue`` and ``exchange``; a spot agent
+        acts in ``stages.SPOT``, before the index is read. Return the exchange."""
+        self.exchange = venue_exchange(self.model, venue)
+        self.venue = venue
+        if venue == "spot":
+            self.stage = stages.SPOT
+        return self.exchange
 
     def open_accounts(self, n: int, wallet: float, leverage: float,
                       venue: str = "perp") -> np.ndarray:

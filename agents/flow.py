@@ -17,19 +17,11 @@ import numpy as np
 from agents import stages
 from agents.base import Trader, limit_ticks
 from agents.params import NoiseParams, ValueParams
-from sim.exchange import BUY, IOC, LIMIT, MARKET, SELL, Exchange, Status
+from sim.exchange import BUY, IOC, LIMIT, MARKET, SELL, Status
 from sim.model import MarketModel
 
 BPS = 1e-4
 _EPS = 1e-9
-
-
-def _venue(model: MarketModel, venue: str) -> Exchange:
-    if venue == "perp":
-        return model.perp
-    if venue == "spot" and model.spot is not None:
-        return model.spot
-    raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
 
 
 def capped_order(side: int, lots: int, position: int, max_lots: int) -> tuple[int, int, bool]:
@@ -93,10 +85,7 @@ class _Crowd(Trader):
                  venue: str, rate_per_s: float) -> None:
         super().__init__(model)
         self.params = params
-        self.venue = venue
-        self.exchange = _venue(model, venue)
-        if venue == "spot":
-            self.stage = stages.SPOT
+        self.trade_on(venue)
         self.accounts = (self.open_accounts(params.count, params.wallet, params.leverage, venue)
                          if params.count > 0 else np.zeros(0, dtype=np.int64))
         self._account_list = self.accounts.tolist()

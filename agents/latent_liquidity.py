@@ -121,13 +121,8 @@ class LatentLiquidity(Trader):
     def __init__(self, model: MarketModel, params: LatentLiquidityParams,
                  venue: str = "perp") -> None:
         super().__init__(model)
-        if venue not in ("perp", "spot") or (venue == "spot" and model.spot is None):
-            raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
         self.params = params
-        self.venue = venue
-        if venue == "spot":
-            self.stage = stages.SPOT
-        self.exchange = model.perp if venue == "perp" else model.spot
+        self.trade_on(venue)
         self.account = int(self.open_accounts(1, params.wallet, params.leverage, venue)[0])
         self.vol = RealizedVol(params.stress_window_s, model.step_s)
         self.alpha = 1.0 - 2.0 ** (-model.step_s / params.reference_half_life_s)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from agents import stages
 from agents.base import Trader
-from sim.exchange import BUY, MARKET, SELL, Exchange, Status
+from sim.exchange import BUY, MARKET, SELL, Status
 from sim.model import MarketModel
 
 _EPS = 1e-9
@@ -56,18 +56,12 @@ class Metaorder(Trader):
             raise ValueError(f"start_s must be >= 0, got {start_s!r}")
         if side not in (BUY, SELL):
             raise ValueError(f"side must be BUY or SELL, got {side!r}")
-        if venue == "spot":
-            if model.spot is None:
-                raise ValueError("venue 'spot' needs a spot book (index.model: spot)")
-            self.stage = stages.SPOT
-        elif venue != "perp":
-            raise ValueError(f"venue must be 'perp' or 'spot', got {venue!r}")
         super().__init__(model)
+        self.trade_on(venue)
         self.notional_usd = float(notional_usd)
         self.over_s = float(over_s)
         self.start_s = float(start_s)
         self.side = side
-        self.venue = venue
         self.n_slices = max(1, round(self.over_s / model.step_s))
         # Leverage 1 lifts every tier's cap; twice the notional in the wallet keeps the
         # account far from liquidation whatever the metaorder moves.
@@ -82,11 +76,6 @@ class Metaorder(Trader):
     def end_s(self) -> float:
         """Return the time of the last slice (seconds)."""
         return self.start_s + self.over_s
-
-    @property
-    def exchange(self) -> Exchange:
-        """Return the venue's exchange."""
-        return self.model.spot if self.venue == "spot" else self.model.perp
 
     def act(self) -> None:
         """Send this step's slice, if the metaorder is working now."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -26,20 +28,36 @@ def bench(as_json: bool) -> None:
     run_bench(as_json)
 
 
+@contextmanager
+def user_errors(*one_line: type[Exception]) -> Iterator[None]:
+    """Turn a user's mistake into its message on stderr and exit code 2, never a traceback.
+
+    A ``ScenarioError`` prints one line per problem; the ``one_line`` errors print their
+    message.
+    """
+    from scenarios.schema import ScenarioError
+
+    try:
+        yield
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(2) from None
+    except one_line as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from None
+
+
 def load_scenario_or_exit(source: str, overrides: tuple[str, ...] = ()) -> Scenario:
     """Return the validated scenario; on a bad one print its problems to stderr and exit 2.
 
     Commands that take a SCENARIO argument share this, so every one of them reports bad input
     the same way: one line per problem, no traceback, exit code 2, before anything is written.
     """
-    from scenarios.schema import ScenarioError, load_scenario
+    from scenarios.schema import load_scenario
 
-    try:
+    with user_errors():
         return load_scenario(source, overrides)
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            click.echo(problem, err=True)
-        raise SystemExit(2) from None
 
 
 @main.command()
@@ -168,11 +186,8 @@ def realism(scenarios: tuple[str, ...], seeds: int, overrides: tuple[str, ...],
         from analysis.real_data import KlineFileError
         from scenarios.realism import real_facts
 
-        try:
+        with user_errors(KlineFileError):
             real = [real_facts(path) for path in compare_paths]
-        except KlineFileError as exc:
-            click.echo(str(exc), err=True)
-            raise SystemExit(2) from None
     table = realism_table(scenarios, range(seeds), overrides, keep_returns=bool(real))
     returns = table.pop("returns_1m") if real else None
     if csv_path:
@@ -328,12 +343,9 @@ def impulse(scenario: str, notional_usd: float, over_s: float, venue: str, side:
 
     sc = load_scenario_or_exit(scenario, overrides)
     started = time.perf_counter()
-    try:
+    with user_errors(ImpulseError):
         out = impulse_response(sc, notional_usd, over_s, venue, seeds, side=side,
                                start_s=start_s)
-    except ImpulseError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(2) from None
     wall_s = time.perf_counter() - started
     if as_json:
         click.echo(json.dumps(out))
@@ -384,22 +396,14 @@ def study(name: str, seeds: int, out_dir: str | None, overrides: tuple[str, ...]
     stopped study resumes; the report goes to OUT/combined/report.html, and one row per run
     (headline metrics, or the error of a failed run) to OUT/combined/summary.parquet.
     """
-    from scenarios.schema import ScenarioError
     from scenarios.study import StudyError, plan_study, run_study
     from scenarios.sweep import BackendError, make_backend
 
     config = _analysis_config(horizon_s, placebo)
     out = out_dir or f"studies/{name}"
-    try:
+    with user_errors(StudyError, BackendError):
         runner = make_backend(backend, workers, scheduler)
         jobs = plan_study(name, seeds, out, overrides, config)
-    except (StudyError, BackendError) as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(2) from None
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            click.echo(problem, err=True)
-        raise SystemExit(2) from None
     todo = sum(j.simulate for j in jobs)
     click.echo(f"study {name}: {len(jobs)} runs, {todo} to simulate, "
                f"{len(jobs) - todo} already done; writing to {out}", err=True)
@@ -445,20 +449,12 @@ def sweep(scenario: str, out_dir: str | None, jobs: int | None, backend: str,
     """
     import os
 
-    from scenarios.schema import ScenarioError
     from scenarios.sweep import BackendError, SweepError, make_backend, parse_shard, plan_sweep
 
-    try:
+    with user_errors(SweepError, BackendError):
         shard_k_n = parse_shard(shard) if shard is not None else None
         runner = make_backend(backend, jobs, scheduler)
         plan = plan_sweep(scenario, overrides, out_dir, shard_k_n)
-    except (SweepError, BackendError) as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(2) from None
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            click.echo(problem, err=True)
-        raise SystemExit(2) from None
     runs, todo = plan.shard_runs, plan.todo
     where = f" (shard {shard_k_n[0]}/{shard_k_n[1]}: {len(runs)} runs)" if shard_k_n else ""
     keys = f"{len(plan.keys)} key{'s' if len(plan.keys) != 1 else ''}"
@@ -478,11 +474,8 @@ def sweep(scenario: str, out_dir: str | None, jobs: int | None, backend: str,
 
     from scenarios.sweep import run_sweep
 
-    try:
+    with user_errors(BackendError):
         outcome = run_sweep(plan, runner, on_run=progress)
-    except BackendError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(2) from None
     click.echo(f"wrote {outcome.summary} ({outcome.n_rows} of {outcome.n_runs} runs: "
                f"{outcome.n_ok} ok, {outcome.n_failed} failed)")
     if outcome.n_failed:
