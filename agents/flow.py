@@ -1,10 +1,13 @@
-"""Background flow: noise traders (random orders) and value traders (toward the fundamental).
+"""Background flow: noise traders (random orders) and informed value traders (toward the
+fundamental).
 
 Both are crowds: one mesa agent owns ``count`` accounts, and a step costs time in proportion
 to the orders drawn, not to ``count``. Arrivals are Poisson, as in the zero-intelligence order
 flow of Farmer, Patelli & Zovko (2005), 'The predictive power of zero intelligence in financial
-markets'; value traders are the fundamentalists of the heterogeneous-agent literature (e.g.
-Chiarella & Iori 2002), who buy below and sell above a noisy estimate of the fundamental value.
+markets', at a self-exciting rate (``agents.excitation``): a burst of activity, a large move or
+a liquidation print raises it for minutes. Value traders are the fundamentalists of the
+heterogeneous-agent literature (e.g. Chiarella & Iori 2002): they buy below and sell above a
+noisy estimate of the fundamental value.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 
 from agents import stages
 from agents.base import Trader, limit_ticks
+from agents.excitation import Excitation
 from agents.params import NoiseParams, ValueParams
 from sim.exchange import BUY, IOC, LIMIT, MARKET, SELL, Status
 from sim.model import MarketModel
@@ -47,23 +51,30 @@ class RandomBlocks:
 
     Args:
         rng: the crowd's generator (``model.random_stream``).
-        poisson_mean: the mean of the Poisson counts ``arrivals`` returns.
         block: draws fetched at once.
     """
 
-    def __init__(self, rng: np.random.Generator, poisson_mean: float, block: int = 1024) -> None:
+    def __init__(self, rng: np.random.Generator, block: int = 1024) -> None:
         self.rng = rng
-        self.poisson_mean = poisson_mean
         self.block = block
         self._uniforms: list[float] = []
         self._normals: list[float] = []
-        self._counts: list[int] = []
 
-    def arrivals(self) -> int:
-        """Return a Poisson(``poisson_mean``) count."""
-        if not self._counts:
-            self._counts = self.rng.poisson(self.poisson_mean, self.block).tolist()[::-1]
-        return self._counts.pop()
+    def poisson(self, mean: float) -> int:
+        """Return a Poisson(``mean``) count: by inversion of one uniform for a mean up to 30
+        (the sequential search of Devroye 1986, X.3), from the generator beyond."""
+        if mean <= 0.0:
+            return 0
+        if mean > 30.0:
+            return int(self.rng.poisson(mean))
+        u = self.uniform()
+        k = 0
+        term = cumulative = math.exp(-mean)
+        while u > cumulative and term > 0.0:
+            k += 1
+            term *= mean / k
+            cumulative += term
+        return k
 
     def uniform(self) -> float:
         """Return a uniform draw in [0, 1)."""
@@ -89,13 +100,13 @@ class _Crowd(Trader):
         self.accounts = (self.open_accounts(params.count, params.wallet, params.leverage, venue)
                          if params.count > 0 else np.zeros(0, dtype=np.int64))
         self._account_list = self.accounts.tolist()
-        self.draws = RandomBlocks(model.random_stream(f"{venue}/{self.kind}"),
-                                  rate_per_s * model.step_s)
+        self.draws = RandomBlocks(model.random_stream(f"{venue}/{self.kind}"))
+        self.excitation = Excitation(rate_per_s, params.excitation, model.step_s)
         self._lot = self.exchange.config.lot_size
         self._tick = self.exchange.config.tick_size
 
     def reference_price(self) -> float:
-        """Return the book's mid, else the last trade, else the index (perp) or fundamental."""
+        """Return the book's mid, else the last trade, else the index."""
         ex = self.exchange
         mid = ex.mid_price
         if mid is not None:
@@ -103,10 +114,16 @@ class _Crowd(Trader):
         last = ex.last_price
         if last is not None:
             return last
-        return self.model.index if self.venue == "perp" else self.model.fundamental.price
+        return self.model.index
 
     def _arrivals(self) -> int:
-        return self.draws.arrivals() if self._account_list else 0
+        """Draw this step's arrivals at the excited rate, then let them excite the rate."""
+        if not self._account_list:
+            return 0
+        m = self.model
+        n = self.draws.poisson(self.excitation.rate * m.step_s)
+        self.excitation.update(n, m.move_bps, m.liquidated_usd)
+        return n
 
     def _pick_account(self) -> int:
         accounts = self._account_list
@@ -185,13 +202,15 @@ class NoiseTraders(_Crowd):
 
 
 class ValueTraders(_Crowd):
-    """``count`` value accounts trading toward a noisy estimate of the fundamental value.
+    """``count`` informed accounts trading toward a noisy estimate of the fundamental value.
 
-    Each step: ``Poisson(rate_per_s * step_s)`` decisions, each by a random account that draws
-    an estimate ``V * exp(estimate_noise_bps * Z)`` of the fundamental ``V``; it buys
+    Each step: ``Poisson(rate)`` decisions (the self-exciting rate), each by a random account
+    that draws an estimate ``V * exp(estimate_noise_bps * Z)`` of the fundamental ``V``; it buys
     ``size_notional`` (IOC, no higher than ``estimate * (1 - threshold)``) when the mid is below
     ``estimate * (1 - threshold)``, sells (no lower than ``estimate * (1 + threshold)``) when
-    above ``estimate * (1 + threshold)``, within ``max_position_notional``.
+    above ``estimate * (1 + threshold)``, within ``max_position_notional``. (The estimate is
+    drawn afresh at each decision: the crowd knows the fundamental exactly on average. For a
+    crowd whose errors persist, with capital tied to its view, see ``agents.informed``.)
 
     Args:
         model: the market.

@@ -1,24 +1,48 @@
-"""Market makers: a ladder of post-only quotes around a fair price, skewed by inventory.
+"""Market makers that learn a fair value from order flow and quote a ladder around it,
+skewed by inventory.
 
-The quotes follow the shape of Avellaneda & Stoikov (2008), 'High-frequency trading in a
-limit order book': the maker centres its quotes on a *reservation price* that is the fair
-price shifted against its inventory, so that a long maker sells more readily than it buys,
-and its spread widens with volatility. Here, in relative terms,
+**The fair value** ``F`` is the maker's own, moved by what it sees (price formation through
+liquidity providers who learn from order flow):
 
-- fair ``F = w * anchor + (1 - w) * mid`` (the anchor is the index on the perpetual and the
-  fundamental value on spot, where the index *is* the spot mid; the mid falls back to the
-  anchor when a side of the book is empty or the spread is wider than
-  ``max_mid_spread_bps``: a hollow book's mid says nothing about value);
+- *Learning from flow* (Kyle 1985, 'Continuous auctions and insider trading': the price moves
+  by lambda per unit of net order flow). Each step the signed taker flow ``f`` of its venue
+  and ``cross_venue_weight`` times the other venue's (``model.taker_flow_usd``) moves ``log F``
+  by ``lambda_t * (G(Phi + f) - G(Phi))``, where ``Phi`` is the flow remembered with half-life
+  ``flow_memory_s`` and ``G(Phi) = sign(Phi) 2 Phi0 (sqrt(1 + |Phi| / Phi0) - 1)`` with
+  ``Phi0 = concavity_notional``. For flow small against ``Phi0``, ``G`` is linear (Kyle); a
+  long run of one-sided flow, which a maker reads as one metaorder, moves the price as its
+  square root, the concave impact of fairly priced metaorders (Farmer, Gerig, Lillo &
+  Waelbroeck 2013, 'How efficiency shapes market impact'; Toth et al. 2011, the square-root
+  law). The moves are permanent: nothing in ``G`` decays back, only the memory fades.
+- ``lambda_t = impact_bps_per_musd * 1e-10 * v * d``: ``v = min(impact_max_vol_multiple,
+  max(1, vol / reference_vol))`` grows with realized volatility, ``d = clip(
+  reference_depth_notional / visible depth, 1/4, 4)`` shrinks with the resting depth within
+  ``depth_band_bps`` of the mid on both sides.
+- *Anchoring*: then ``F`` is pulled toward ``A = index_weight * anchor + (1 - index_weight) *
+  mid`` by a share ``1 - 2 ** (-step_s / anchor_half_life_s)`` (all of it at half-life 0). The
+  anchor is the index on the perpetual (its makers hedge on spot) and the perpetual's mid on
+  spot (``anchor: perp``: the perpetual leads price discovery). The mid falls back to the
+  anchor when a side of the book is empty or the spread is wider than ``max_mid_spread_bps``:
+  a hollow book's mid says nothing about value. ``anchor: fundamental`` is the pinned market's
+  spot maker, which quotes the fundamental value itself (``impact_bps_per_musd: 0``, half-life
+  0, weight 1): the index then adds nothing to its input.
+
+**The quotes** follow Avellaneda & Stoikov (2008), 'High-frequency trading in a limit order
+book': centred on a *reservation price*, the fair price shifted against inventory, with a
+spread that widens with volatility. In relative terms,
+
 - half spread ``h = half_spread_bps * (1 + vol_spread_mult * max(0, vol / reference_vol - 1))``
   with ``vol`` the per-second realized volatility of the log anchor over ``vol_window_s``.
   The anchor, not the maker's own book: were it the mid, pulled quotes would hollow the book,
   its mid would jump, and the jumps would keep the quotes pulled;
 - reservation ``r = F * (1 - inventory_aversion * h * q)``, ``q = inventory / max_inventory``
-  clipped to [-1, 1];
-- bids at ``r * (1 - h)`` and asks at ``r * (1 + h)``, then ``levels - 1`` more levels per
-  side, ``level_spacing_bps`` apart. Quotes are pulled while realized vol exceeds
-  ``pull_vol_bps`` or while paused; at ``|inventory| >= max_inventory_notional`` only the side
-  that reduces the inventory is quoted.
+  clipped to [-2, 2];
+- bids at ``r * (1 - h_bid)`` and asks at ``r * (1 + h_ask)``, then ``levels - 1`` more levels
+  per side, ``level_spacing_bps`` apart. Past the inventory limit (``|q| > 1``) the side that
+  would add to the inventory widens, ``h * (1 + inventory_widen * (|q| - 1))``, while the skew
+  keeps shifting both sides: a maker at its limit leans, it does not leave a side empty. Only
+  at twice the limit is the adding side withdrawn. Quotes are pulled while realized vol
+  exceeds ``pull_vol_bps`` or while paused.
 - a resting order more than ``take_edge_bps`` through the fair price (a bid above it, an ask
   below it) is taken with an IOC at each requote, within the inventory limit
   (``take_stale_quotes``): the one case where a maker pays the taker fee.
@@ -107,11 +131,24 @@ def half_spread(vol_per_s: float, params: MarketMakerParams) -> float:
     return params.half_spread_bps * BPS * (1.0 + params.vol_spread_mult * excess)
 
 
+def inventory_ratio(inventory_notional: float, params: MarketMakerParams) -> float:
+    """Return ``q = inventory / max_inventory_notional`` clipped to [-2, 2]."""
+    return max(-2.0, min(2.0, inventory_notional / params.max_inventory_notional))
+
+
 def reservation_price(fair: float, inventory_notional: float, half: float,
                       params: MarketMakerParams) -> float:
     """Return the fair price shifted against inventory (Avellaneda-Stoikov reservation price)."""
-    q = max(-1.0, min(1.0, inventory_notional / params.max_inventory_notional))
+    q = inventory_ratio(inventory_notional, params)
     return fair * (1.0 - params.inventory_aversion * half * q)
+
+
+def concave_flow(flow_memory: float, concavity_notional: float) -> float:
+    """Return ``G(Phi) = sign(Phi) * 2 Phi0 (sqrt(1 + |Phi| / Phi0) - 1)`` (USD): linear for
+    small ``Phi``, the square root of it for large (the square-root law of impact)."""
+    phi0 = concavity_notional
+    return math.copysign(2.0 * phi0 * (math.sqrt(1.0 + abs(flow_memory) / phi0) - 1.0),
+                         flow_memory)
 
 
 def grid_ticks(price: float, tick_size: float, params: MarketMakerParams) -> int:
@@ -121,18 +158,25 @@ def grid_ticks(price: float, tick_size: float, params: MarketMakerParams) -> int
 
 def quote_bounds(fair: float, inventory_notional: float, vol_per_s: float,
                  params: MarketMakerParams) -> tuple[float, float]:
-    """Return the unrounded inner bid and ask, ``r * (1 - h)`` and ``r * (1 + h)`` (USD)."""
+    """Return the unrounded inner bid and ask, ``r * (1 - h_bid)`` and ``r * (1 + h_ask)``
+    (USD): past the inventory limit the side that adds to the inventory is widened by
+    ``1 + inventory_widen * (|q| - 1)``."""
     half = half_spread(vol_per_s, params)
     r = reservation_price(fair, inventory_notional, half, params)
-    return r * (1.0 - half), r * (1.0 + half)
+    q = inventory_ratio(inventory_notional, params)
+    widen = half * (1.0 + params.inventory_widen * max(0.0, abs(q) - 1.0))
+    bid_half, ask_half = (widen, half) if q > 0 else (half, widen)
+    return r * (1.0 - bid_half), r * (1.0 + ask_half)
 
 
 def quoted_sides(inventory_notional: float, params: MarketMakerParams) -> tuple[int, int]:
-    """Return the levels quoted on (bid, ask): only the reducing side at the inventory limit."""
+    """Return the levels quoted on (bid, ask): at twice the inventory limit, only the side
+    that reduces the inventory."""
     n = params.levels
-    if inventory_notional >= params.max_inventory_notional:
+    hard_limit = 2.0 * params.max_inventory_notional
+    if inventory_notional >= hard_limit:
         return 0, n
-    if inventory_notional <= -params.max_inventory_notional:
+    if inventory_notional <= -hard_limit:
         return n, 0
     return n, n
 
@@ -187,10 +231,11 @@ class MarketMaker(Trader):
         model: the market.
         params: quoting parameters (``MarketMakerParams``; ``count`` is the builder's business:
             one agent per maker).
-        venue: "perp" (acts in stages.MAKER) or "spot" (quotes ``model.spot`` in stages.SPOT,
-            anchored on the fundamental value).
+        venue: "perp" (acts in stages.MAKER) or "spot" (quotes ``model.spot`` in stages.SPOT).
 
     Attributes:
+        fair: the fair value (USD) the quotes are centred on before the inventory skew.
+        flow_memory: the signed taker flow remembered (USD), ``Phi`` of the module docstring.
         messages_sent: order entries and cancels the exchange accepted from this maker.
         paused: True between ``pause()`` and ``resume()``.
         pulled: True while realized volatility keeps the quotes pulled.
@@ -218,30 +263,80 @@ class MarketMaker(Trader):
         self._bids = _Side(BUY)
         self._asks = _Side(SELL)
         self._band: tuple[float, float, int] | None = None  # (fair, half width USD, position)
+        self._other_venue = "spot" if venue == "perp" else "perp"
+        self._memory_keep = 0.5 ** (model.step_s / params.flow_memory_s)
+        self._pull = (1.0 if params.anchor_half_life_s == 0
+                      else 1.0 - 0.5 ** (model.step_s / params.anchor_half_life_s))
+        self.fair = self.anchor_price()
+        self.flow_memory = 0.0
 
     # ------------------------------------------------------------------ the step
 
     def anchor_price(self) -> float:
-        """Return the price the fair value leans on: the index (perp) or fundamental (spot)."""
-        return self.model.index if self.venue == "perp" else self.model.fundamental.price
+        """Return the price the fair value is pulled to: the index, the perpetual's mid (its
+        last price, else the index, when the perpetual's book has an empty side), or the
+        fundamental value."""
+        m = self.model
+        anchor = self.params.anchor
+        if anchor == "index":
+            return m.index
+        if anchor == "perp":
+            return m.perp.mid_price or m.perp.last_price or m.index
+        return m.fundamental.price
 
-    def fair_price(self, mid: float | None = None) -> float:
-        """Return ``index_weight * anchor + (1 - index_weight) * mid`` (mid defaults to anchor)."""
+    def anchor_target(self, mid: float | None = None) -> float:
+        """Return ``A = index_weight * anchor + (1 - index_weight) * mid`` (mid defaults to the
+        anchor)."""
         anchor = self.anchor_price()
         w = self.params.index_weight
         return w * anchor + (1.0 - w) * (anchor if mid is None else mid)
+
+    def learn(self, mid: float | None) -> None:
+        """Move the fair value by the last step's taker flow, then pull it toward the anchor
+        target (the module docstring's two rules)."""
+        p = self.params
+        m = self.model
+        flow = (m.taker_flow_usd[self.venue]
+                + p.cross_venue_weight * m.taker_flow_usd[self._other_venue])
+        remembered = self.flow_memory * self._memory_keep
+        if flow != 0.0 and p.impact_bps_per_musd > 0.0:
+            moved = (concave_flow(remembered + flow, p.concavity_notional)
+                     - concave_flow(remembered, p.concavity_notional))
+            self.fair *= math.exp(self.impact_per_usd(mid) * moved)
+        self.flow_memory = remembered + flow
+        self.fair += self._pull * (self.anchor_target(mid) - self.fair)
+
+    def impact_per_usd(self, mid: float | None) -> float:
+        """Return ``lambda_t``, the log move per USD of flow: the base impact times the
+        realized-volatility multiple ``v`` and the depth multiple ``d``."""
+        p = self.params
+        vol_multiple = min(p.impact_max_vol_multiple,
+                           max(1.0, self.vol.per_s / (p.reference_vol_bps * BPS)))
+        depth = self.visible_depth_usd(mid if mid is not None else self.fair)
+        depth_multiple = min(4.0, max(0.25, p.reference_depth_notional / max(depth, 1.0)))
+        return p.impact_bps_per_musd * BPS * 1e-6 * vol_multiple * depth_multiple
+
+    def visible_depth_usd(self, mid: float) -> float:
+        """Return the resting notional within ``depth_band_bps`` of ``mid``, both sides (USD)."""
+        band = self.params.depth_band_bps * BPS
+        ex = self.exchange
+        ask_lots, ask_value = ex.depth_to_price(BUY, math.ceil(mid * (1.0 + band) / self._tick))
+        bid_lots, bid_value = ex.depth_to_price(SELL, math.floor(mid * (1.0 - band) / self._tick))
+        return (ask_value + bid_value) * self._tick * self._lot
 
     def inventory_notional(self, price: float) -> float:
         """Return the signed position notional at ``price`` (USD)."""
         return self.exchange.position_lots(self.account) * self._lot * price
 
     def act(self) -> None:
-        """Update realized volatility; requote when the cadence says so."""
+        """Update realized volatility and the fair value; requote when the cadence says so."""
         self.vol.update(self.anchor_price())
+        mid = self.usable_mid()
+        self.learn(mid)
         if self.paused or self.model.t + _EPS < self._next_requote_t:
             return
         self._next_requote_t = self.model.t + self.params.requote_s
-        self.requote(self.usable_mid())
+        self.requote()
 
     def usable_mid(self) -> float | None:
         """Return the book's mid (USD), or None when a side is empty or the spread is wider
@@ -253,8 +348,9 @@ class MarketMaker(Trader):
             return None
         return 0.5 * (bid + ask) * self._tick
 
-    def requote(self, mid: float | None) -> None:
-        """Bring the resting quotes to the wanted ladder, sending only the differences."""
+    def requote(self) -> None:
+        """Bring the resting quotes to the wanted ladder around ``fair``, sending only the
+        differences."""
         p = self.params
         vol = self.vol.per_s
         if vol > p.pull_vol_bps * BPS:
@@ -262,7 +358,7 @@ class MarketMaker(Trader):
             self.cancel_all()
             return
         self.pulled = False
-        fair = self.fair_price(mid)
+        fair = self.fair
         self.take_stale_quotes(fair)
         if self._within_band(fair, vol):
             return  # the ladder cannot have changed and no quote was touched beyond tolerance
@@ -291,7 +387,7 @@ class MarketMaker(Trader):
             self._sync(stale)
         self._band = None
         if not forced and bids.key == bid_key and asks.key == ask_key and \
-                vol <= p.reference_vol_bps * BPS:
+                vol <= p.reference_vol_bps * BPS and abs(inventory) < p.max_inventory_notional:
             # How far the fair price may move before either inner quote leaves its
             # hysteresis band: the distance left, in grid steps, over the steepest slope of
             # the target in steps per USD, (1 + h)(1 + 2 * aversion * h) / (tick * grid).
@@ -471,5 +567,6 @@ class MarketMaker(Trader):
             book_side.slack = slack if quotes else 0
 
 
-__all__ = ["MarketMaker", "RealizedVol", "grid_ticks", "half_spread", "ladder", "quote_bounds",
-           "quote_ladder", "quoted_sides", "reservation_price"]
+__all__ = ["MarketMaker", "RealizedVol", "concave_flow", "grid_ticks", "half_spread",
+           "inventory_ratio", "ladder", "quote_bounds", "quote_ladder", "quoted_sides",
+           "reservation_price"]

@@ -32,6 +32,24 @@ def _check_weights(weights: dict, what: str) -> dict:
     return weights
 
 
+class ExcitationParams(_Params):
+    """Self-exciting arrivals (``agents.excitation``): the rate rises after the crowd's own
+    events, large perp moves and liquidations, and decays back with ``decay_s``."""
+
+    branching: float = Field(
+        0.0, ge=0, lt=1, description="further events each own event sets off on average (the "
+        "Hawkes branching ratio; 0: no self-excitation)")
+    decay_s: float = Field(600.0, gt=0, le=86_400, description="time constant of the decay")
+    move_threshold_bps: float = Field(
+        3.0, ge=0, description="a perp move over one step larger than this excites the crowd")
+    move_boost: float = Field(
+        0.0, ge=0, description="rate added per bp of move past the threshold, in base rates")
+    liquidation_boost: float = Field(
+        0.0, ge=0, description="rate added per million USD liquidated, in base rates")
+    max_multiple: float = Field(
+        20.0, ge=1, le=1000, description="the rate never exceeds this multiple of the base rate")
+
+
 class MarketMakerParams(_Params):
     """Quoting market makers (Avellaneda-Stoikov style inventory skew)."""
 
@@ -42,7 +60,39 @@ class MarketMakerParams(_Params):
     level_notional: float = Field(200_000.0, gt=0, le=1e10, description="USD quoted per level")
     half_spread_bps: float = Field(1.0, gt=0, le=1000, description="base half spread")
     level_spacing_bps: float = Field(1.0, gt=0, le=1000, description="gap between levels")
-    index_weight: float = Field(0.8, ge=0, le=1, description="fair = w*index + (1-w)*mid")
+    index_weight: float = Field(
+        0.8, ge=0, le=1, description="the fair value is pulled toward w*anchor + (1-w)*mid")
+    anchor: Literal["index", "perp", "fundamental"] = Field(
+        "index", description="the anchor: the index (perp makers hedge on spot), the "
+        "perpetual's mid (spot makers: the perpetual leads price discovery), or the fundamental "
+        "value itself (spot makers of the pinned market: no price formation)")
+    anchor_half_life_s: float = Field(
+        0.0, ge=0, le=86_400, description="half-life of the pull toward the anchor target "
+        "(0: the fair value is the target at every step)")
+    impact_bps_per_musd: float = Field(
+        0.0, ge=0, le=10_000, description="bp the fair value moves per million USD of net "
+        "taker flow, for small flow at reference volatility and depth (Kyle's lambda; 0: no "
+        "learning)")
+    cross_venue_weight: float = Field(
+        0.0, ge=0, le=10, description="weight of the other venue's taker flow in the learning")
+    flow_memory_s: float = Field(
+        300.0, gt=0, le=86_400, description="half-life of the remembered flow through which "
+        "impact is concave")
+    concavity_notional: float = Field(
+        2_000_000.0, gt=0, le=1e12, description="remembered flow (USD) beyond which impact "
+        "grows as its square root")
+    impact_max_vol_multiple: float = Field(
+        3.0, ge=1, le=100, description="impact grows with realized vol / reference vol up to "
+        "this multiple")
+    depth_band_bps: float = Field(
+        10.0, gt=0, le=1000, description="band around the mid whose resting depth scales the "
+        "impact")
+    reference_depth_notional: float = Field(
+        5_000_000.0, gt=0, le=1e12, description="visible depth (both sides, within the band) at "
+        "which the impact is the base impact; thinner books move more (4x at most)")
+    inventory_widen: float = Field(
+        1.0, ge=0, le=100, description="past the inventory limit the adding side's half spread "
+        "grows by this x (|q| - 1)")
     inventory_aversion: float = Field(
         3.0, ge=0, description="reservation-price skew, in half spreads per max inventory")
     max_inventory_notional: float = Field(
@@ -149,6 +199,7 @@ class NoiseParams(_Params):
     order_ttl_s: float = Field(
         120.0, gt=0, description="age at which a resting limit order is cancelled, so the book "
         "does not fill with stale orders")
+    excitation: ExcitationParams = Field(default_factory=ExcitationParams)
 
 
 class ValueParams(_Params):
@@ -162,6 +213,34 @@ class ValueParams(_Params):
     estimate_noise_bps: float = Field(10.0, ge=0, description="std of each estimate's error")
     size_notional: float = Field(20_000.0, gt=0)
     max_position_notional: float = Field(2_000_000.0, gt=0)
+    excitation: ExcitationParams = Field(default_factory=ExcitationParams)
+
+
+class InformedParams(_Params):
+    """Informed traders (``agents.informed``): each sees the fundamental value through a
+    drifting error of its own and holds a position proportional to the mispricing it sees."""
+
+    count: int = Field(0, ge=0, le=100_000)
+    wallet: float = Field(2_000_000.0, gt=0, le=1e12, description="USD per trader")
+    leverage: float = Field(5.0, ge=1)
+    rate_per_s: float = Field(2.0, ge=0, le=1000, description="decisions per second, all")
+    estimate_noise_bps: float = Field(
+        15.0, ge=0, le=10_000, description="standard deviation of each trader's error")
+    error_half_life_s: float = Field(
+        3_600.0, gt=0, le=30 * 86_400, description="half-life of each trader's error")
+    position_per_bp: float = Field(
+        50_000.0, gt=0, le=1e12, description="target position (USD) per bp of mispricing seen")
+    max_position_notional: float = Field(
+        2_000_000.0, gt=0, le=1e12, description="capital limit per trader (USD)")
+    clip_notional: float = Field(
+        100_000.0, gt=0, le=1e12, description="most traded per decision (USD)")
+    participation: float = Field(
+        0.3, gt=0, le=1, description="the crowd trades at most this share of the venue's "
+        "traded volume (a budget refilled by each step's volume)")
+    participation_burst_notional: float = Field(
+        1_000_000.0, gt=0, le=1e12, description="most of the participation budget kept "
+        "unspent (USD): the largest burst the crowd may trade at once")
+    excitation: ExcitationParams = Field(default_factory=ExcitationParams)
 
 
 class RetailParams(_Params):
@@ -200,6 +279,7 @@ class RetailParams(_Params):
         "(deposits are round sums)")
     stop_trigger: Literal["last", "mark"] = Field(
         "last", description="the price the stop-losses watch (the venues' default: last)")
+    excitation: ExcitationParams = Field(default_factory=ExcitationParams)
 
     @field_validator("leverage_mix")
     @classmethod

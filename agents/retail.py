@@ -5,8 +5,10 @@ account in isolated margin. The crowd is what builds the liquidation and stop cl
 project studies, so each trader follows the habits that retail trading guides and exchange
 post-mortems describe:
 
-* **Arrivals** are Poisson: ``Poisson(arrival_rate_per_s * step_s)`` idle traders look at the
-  chart each step, drawn from an idle pool without scanning the crowd (swap-remove).
+* **Arrivals** are Poisson at a self-exciting rate (``agents.excitation``: mean
+  ``arrival_rate_per_s`` in a quiet market, raised for minutes by bursts of arrivals, large
+  moves and liquidation prints): idle traders look at the chart each step, drawn from an idle
+  pool without scanning the crowd (swap-remove).
 * **Entry rules**, one per trader from ``rule_mix``, read a price history sampled every
   ``history_sample_s`` (at least once a step): momentum (side of the return over
   ``lookback_s``), breakout (buy a new lookback high, sell a new low, else stay out),
@@ -43,6 +45,7 @@ import numpy as np
 
 from agents import stages
 from agents.base import Trader
+from agents.excitation import Excitation
 from agents.params import RetailParams
 from sim.exchange import (
     BUY,
@@ -264,6 +267,7 @@ class RetailCrowd(Trader):
         # Re-entry delays are drawn per liquidation, so their count depends on the market: a
         # stream of their own keeps the arrivals' draws common to runs that differ elsewhere.
         self._reentry_rng = model.random_stream("perp/retail/reentry")
+        self.excitation = Excitation(params.arrival_rate_per_s, params.excitation, model.step_s)
         levs = np.array(sorted(params.leverage_mix), dtype=np.float64)
         lev_p = np.array([params.leverage_mix[v] for v in levs])
         lev_idx = rng.choice(len(levs), size=n, p=lev_p / lev_p.sum())
@@ -483,7 +487,9 @@ class RetailCrowd(Trader):
         """Draw this step's arrivals from the idle pool and let each one trade; return how many."""
         p = self.params
         rng = self.rng_stream
-        k = min(int(rng.poisson(p.arrival_rate_per_s * self.model.step_s)), self.n_idle)
+        m = self.model
+        k = min(int(rng.poisson(self.excitation.rate * m.step_s)), self.n_idle)
+        self.excitation.update(k, m.move_bps, m.liquidated_usd)
         if k == 0:
             return 0
         u_pick = rng.random(k)

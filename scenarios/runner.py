@@ -20,6 +20,7 @@ import numpy as np
 
 from agents.arbitrageur import Arbitrageur
 from agents.flow import NoiseTraders, ValueTraders
+from agents.informed import InformedTraders
 from agents.latent_liquidity import LatentLiquidity
 from agents.market_maker import MarketMaker
 from agents.params import WhaleParams
@@ -98,6 +99,10 @@ def build_market(scenario: Scenario) -> Market:
                 LatentLiquidity(model, ix.spot.latent_liquidity, venue="spot"))
     for _ in range(a.latent_liquidity.count):
         add("latent_liquidity", LatentLiquidity(model, a.latent_liquidity))
+    if ix.model == "spot" and ix.spot.informed.count:
+        add("spot_informed", InformedTraders(model, ix.spot.informed, venue="spot"))
+    if a.informed.count:
+        add("informed", InformedTraders(model, a.informed))
     _schedule_events(model, sc, agents)
     out = sc.outputs
     series_every = max(1, round(out.series_interval_s / sc.step_s))

@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 
 from agents.params import (
     ArbitrageurParams,
+    InformedParams,
     LatentLiquidityParams,
     MarketMakerParams,
     NoiseParams,
@@ -187,8 +188,9 @@ class SpotSpec(_Spec):
     """The spot market whose mid is the index: its own makers and value traders."""
 
     makers: MarketMakerParams = Field(
-        default_factory=lambda: MarketMakerParams(count=2, index_weight=1.0))
+        default_factory=lambda: MarketMakerParams(count=2, index_weight=1.0, anchor="fundamental"))
     value: ValueParams = Field(default_factory=lambda: ValueParams(count=5))
+    informed: InformedParams = Field(default_factory=InformedParams)
     latent_liquidity: LatentLiquidityParams = Field(default_factory=LatentLiquidityParams)
     tick_size: float = Field(0.1, gt=0)
     lot_size: float = Field(0.001, gt=0)
@@ -244,6 +246,7 @@ class AgentsSpec(_Spec):
     arbitrageur: ArbitrageurParams = Field(default_factory=ArbitrageurParams)
     noise: NoiseParams = Field(default_factory=NoiseParams)
     value: ValueParams = Field(default_factory=ValueParams)
+    informed: InformedParams = Field(default_factory=InformedParams)
     retail: RetailParams = Field(default_factory=RetailParams, validate_default=True)
     whale: WhaleParams = Field(default_factory=WhaleParams)
     latent_liquidity: LatentLiquidityParams = Field(default_factory=LatentLiquidityParams)
@@ -591,6 +594,7 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
                  for name in AgentsSpec.model_fields]
     leveraged += [("index.spot.makers", sc.index.spot.makers),
                   ("index.spot.value", sc.index.spot.value),
+                  ("index.spot.informed", sc.index.spot.informed),
                   ("index.spot.latent_liquidity", sc.index.spot.latent_liquidity)]
     for path, params in leveraged:
         leverage = getattr(params, "leverage", None)  # retail has a leverage_mix instead

@@ -8,7 +8,10 @@ One step (``step_s`` simulated seconds) is the story of DESIGN.md's data flow:
 3. the perpetual's clock and index move (premium sample, mark price);
 4. perpetual agents act in stage order (the roster and its order: ``agents.stages``);
 5. the exchange settles: stops and liquidations cascade, funding at funding times;
-6. the step's fills and liquidations are published and the recorder appends the step.
+6. the step's fills and liquidations are published, with each venue's signed taker flow and
+   traded volume (``taker_flow_usd``, ``volume_usd``: what learning makers and participation
+   caps read) and the perp's move and liquidated notional (``move_bps``,
+   ``liquidated_usd``: what self-exciting crowds read); the recorder appends the step.
 
 Agents are ``mesa.Agent`` objects with an integer ``stage`` and an ``act()`` method; they reach
 the markets only through ``model.perp`` and ``model.spot`` (``sim.exchange.Exchange``). The model
@@ -71,6 +74,11 @@ class MarketModel(mesa.Model):
         self.owner_kind: dict[int, str] = {}
         self.fills = self.perp.drain_fills()
         self.liquidations = self.perp.drain_liquidations()
+        self.taker_flow_usd = {"perp": 0.0, "spot": 0.0}
+        self.volume_usd = {"perp": 0.0, "spot": 0.0}
+        self.move_bps = 0.0
+        self.liquidated_usd = 0.0
+        self._last_perp_price = fundamental.price
         self.events: list[tuple[float, str, str, str]] = []
         self.observers: list[Callable[[MarketModel], None]] = []
         self._scheduled: list[tuple[float, int, str, Callable[[], None]]] = []
@@ -139,7 +147,8 @@ class MarketModel(mesa.Model):
             for agent in order[:n_spot]:
                 agent.act()
             self.spot.settle()
-            self.spot.drain_fills()  # no output holds spot fills: drained so the log stays small
+            # No output holds spot fills: drained so the log stays small, summed first.
+            self._publish_flow("spot", self.spot, self.spot.drain_fills())
             mid = self.spot.mid_price
             self.index = mid if mid is not None else (self.spot.last_price or value)
         else:
@@ -150,6 +159,8 @@ class MarketModel(mesa.Model):
         self.perp.settle()
         self.fills = self.perp.drain_fills()
         self.liquidations = self.perp.drain_liquidations()
+        self._publish_flow("perp", self.perp, self.fills)
+        self._publish_pulse()
         for observe in self.observers:
             observe(self)
 
@@ -157,6 +168,27 @@ class MarketModel(mesa.Model):
         """Step until the clock reaches ``t_seconds``."""
         while self.t + 1e-9 < t_seconds:
             self.step()
+
+    def _publish_flow(self, venue: str, exchange: Exchange, fills: np.ndarray) -> None:
+        """Set the step's signed taker flow (buyer-initiated minus seller-initiated USD) and
+        traded volume (USD) of ``venue`` from its fills."""
+        if len(fills) == 0:
+            self.taker_flow_usd[venue] = self.volume_usd[venue] = 0.0
+            return
+        cfg = exchange.config
+        value = fills["price"] * fills["qty"] * (cfg.tick_size * cfg.lot_size)
+        self.taker_flow_usd[venue] = float(np.dot(value, fills["taker_side"]))
+        self.volume_usd[venue] = float(value.sum())
+
+    def _publish_pulse(self) -> None:
+        """Set the perp's absolute log move over the step (bp, of its mid, else its last price)
+        and the notional liquidated in the step (USD, at the mark when each triggered)."""
+        price = self.perp.mid_price or self.perp.last_price or self.index
+        self.move_bps = abs(math.log(price / self._last_perp_price)) * 1e4
+        self._last_perp_price = price
+        liqs = self.liquidations
+        self.liquidated_usd = (float(np.dot(liqs["qty"], liqs["mark"])) * self.perp.config.lot_size
+                               if len(liqs) else 0.0)
 
     def _fire_scheduled(self) -> None:
         while self._scheduled and self._scheduled[0][0] <= self.t + 1e-9:

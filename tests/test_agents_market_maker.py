@@ -16,8 +16,11 @@ from agents.flow import NoiseTraders, ValueTraders
 from agents.market_maker import (
     MarketMaker,
     RealizedVol,
+    concave_flow,
     half_spread,
+    quote_bounds,
     quote_ladder,
+    quoted_sides,
     reservation_price,
 )
 from agents.params import MarketMakerParams, NoiseParams, ValueParams
@@ -60,8 +63,29 @@ def test_reservation_price_moves_against_inventory():
     # Long 1M of a 2M limit: r = 100,000 * (1 - 0.5 * 1e-4 * 0.5) = 99,997.5.
     assert reservation_price(100_000.0, 1_000_000.0, BP, p) == pytest.approx(99_997.5)
     assert reservation_price(100_000.0, -1_000_000.0, BP, p) == pytest.approx(100_002.5)
-    # Beyond the limit the skew saturates.
-    assert reservation_price(100_000.0, 8_000_000.0, BP, p) == pytest.approx(99_995.0)
+    # Past the limit the skew keeps growing up to q = 2, then saturates:
+    # 3M of 2M is q = 1.5: 100,000 * (1 - 0.5 * 1e-4 * 1.5) = 99,992.5;
+    # 8M is q = 4, clipped to 2: 100,000 * (1 - 0.5 * 1e-4 * 2) = 99,990.
+    assert reservation_price(100_000.0, 3_000_000.0, BP, p) == pytest.approx(99_992.5)
+    assert reservation_price(100_000.0, 8_000_000.0, BP, p) == pytest.approx(99_990.0)
+
+
+def test_past_the_limit_the_adding_side_widens_and_both_sides_stay_until_twice_the_limit():
+    p = maker_params(inventory_widen=2.0)  # aversion 0.5, max inventory 2M USD, h = 1 bp
+    # Long 3M: q = 1.5, r = 99,992.5 (above); the bid adds to the position, so its half
+    # spread is 1 bp * (1 + 2 * (1.5 - 1)) = 2 bp; the ask keeps 1 bp:
+    # bid 99,992.5 * (1 - 2e-4) = 99,972.50150, ask 99,992.5 * (1 + 1e-4) = 100,002.49925.
+    bid, ask = quote_bounds(100_000.0, 3_000_000.0, 0.0, p)
+    assert bid == pytest.approx(99_972.5015)
+    assert ask == pytest.approx(100_002.49925)
+    # Short 3M: the mirror image, the ask widens: r = 100,007.5.
+    bid, ask = quote_bounds(100_000.0, -3_000_000.0, 0.0, p)
+    assert bid == pytest.approx(100_007.5 * (1 - 1e-4))
+    assert ask == pytest.approx(100_007.5 * (1 + 2e-4))
+    # Both sides are quoted up to twice the limit (4M); at 4M only the reducing side.
+    assert quoted_sides(3_999_999.0, p) == (3, 3)
+    assert quoted_sides(4_000_000.0, p) == (0, 3)
+    assert quoted_sides(-4_000_000.0, p) == (3, 0)
 
 
 def test_flat_maker_quotes_one_half_spread_each_side_on_the_grid():
@@ -87,12 +111,14 @@ def test_volatile_market_widens_the_quotes():
     assert asks[0] == 1_000_300
 
 
-def test_maker_at_inventory_limit_quotes_only_the_reducing_side():
-    p = maker_params()
-    bids, asks = quote_ladder(100_000.0, 2_000_000.0, 0.0, p, 0.1, GRID)
+def test_maker_at_twice_its_inventory_limit_quotes_only_the_reducing_side():
+    p = maker_params()  # limit 2M USD
+    bids, asks = quote_ladder(100_000.0, 4_000_000.0, 0.0, p, 0.1, GRID)
     assert bids == [] and len(asks) == 3
-    bids, asks = quote_ladder(100_000.0, -2_500_000.0, 0.0, p, 0.1, GRID)
+    bids, asks = quote_ladder(100_000.0, -5_000_000.0, 0.0, p, 0.1, GRID)
     assert asks == [] and len(bids) == 3
+    bids, asks = quote_ladder(100_000.0, 2_000_000.0, 0.0, p, 0.1, GRID)
+    assert len(bids) == 3 and len(asks) == 3
 
 
 def test_realized_vol_of_steady_returns_is_their_size():
