@@ -266,7 +266,7 @@ class MarketMaker(Trader):
         self._other_venue = "spot" if venue == "perp" else "perp"
         self._memory_keep = 0.5 ** (model.step_s / params.flow_memory_s)
         self._pull = (1.0 if params.anchor_half_life_s == 0
-                      else 1.0 - 0.5 ** (model.step_s / params.anchor_half_life_s))
+                      else 1.0 - 0.5 ** (model.step_s / params.anchor_half_life_s))  # 0 at .inf
         self.fair = self.anchor_price()
         self.flow_memory = 0.0
 

@@ -67,8 +67,8 @@ class MarketMakerParams(_Params):
         "perpetual's mid (spot makers: the perpetual leads price discovery), or the fundamental "
         "value itself (spot makers of the pinned market: no price formation)")
     anchor_half_life_s: float = Field(
-        0.0, ge=0, le=86_400, description="half-life of the pull toward the anchor target "
-        "(0: the fair value is the target at every step)")
+        0.0, ge=0, description="half-life of the pull toward the anchor target (0: the fair "
+        "value is the target at every step; .inf: no pull, the fair value moves by flow only)")
     impact_bps_per_musd: float = Field(
         0.0, ge=0, le=10_000, description="bp the fair value moves per million USD of net "
         "taker flow, for small flow at reference volatility and depth (Kyle's lambda; 0: no "
