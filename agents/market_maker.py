@@ -25,7 +25,8 @@ liquidity providers who learn from order flow):
   anchor when a side of the book is empty or the spread is wider than ``max_mid_spread_bps``:
   a hollow book's mid says nothing about value. ``anchor: fundamental`` is the pinned market's
   spot maker, which quotes the fundamental value itself (``impact_bps_per_musd: 0``, half-life
-  0, weight 1): the index then adds nothing to its input.
+  0, weight 1): the index then adds nothing to its input. With ``anchor: none`` there is no
+  pull: the fair value moves by flow only (and realized volatility is read off the venue's mid).
 
 **The quotes** follow Avellaneda & Stoikov (2008), 'High-frequency trading in a limit order
 book': centred on a *reservation price*, the fair price shifted against inventory, with a
@@ -36,12 +37,13 @@ spread that widens with volatility. In relative terms,
   The anchor, not the maker's own book: were it the mid, pulled quotes would hollow the book,
   its mid would jump, and the jumps would keep the quotes pulled;
 - reservation ``r = F * (1 - inventory_aversion * h * q)``, ``q = inventory / max_inventory``
-  clipped to [-2, 2];
+  clipped to +-``inventory_hard_limit`` (``L``);
 - bids at ``r * (1 - h_bid)`` and asks at ``r * (1 + h_ask)``, then ``levels - 1`` more levels
-  per side, ``level_spacing_bps`` apart. Past the inventory limit (``|q| > 1``) the side that
+  per side, ``level_spacing_bps`` apart. At ``|q| >= L`` only the side that reduces the
+  inventory is quoted. With ``L > 1``, between the inventory limit and ``L`` the side that
   would add to the inventory widens, ``h * (1 + inventory_widen * (|q| - 1))``, while the skew
-  keeps shifting both sides: a maker at its limit leans, it does not leave a side empty. Only
-  at twice the limit is the adding side withdrawn. Quotes are pulled while realized vol
+  keeps shifting both sides: the maker leans instead of leaving a side empty. (``L = 1``, the
+  default, withdraws the adding side at the limit.) Quotes are pulled while realized vol
   exceeds ``pull_vol_bps`` or while paused.
 - a resting order more than ``take_edge_bps`` through the fair price (a bid above it, an ask
   below it) is taken with an IOC at each requote, within the inventory limit
@@ -132,8 +134,9 @@ def half_spread(vol_per_s: float, params: MarketMakerParams) -> float:
 
 
 def inventory_ratio(inventory_notional: float, params: MarketMakerParams) -> float:
-    """Return ``q = inventory / max_inventory_notional`` clipped to [-2, 2]."""
-    return max(-2.0, min(2.0, inventory_notional / params.max_inventory_notional))
+    """Return ``q = inventory / max_inventory_notional`` clipped to +-``inventory_hard_limit``."""
+    bound = params.inventory_hard_limit
+    return max(-bound, min(bound, inventory_notional / params.max_inventory_notional))
 
 
 def reservation_price(fair: float, inventory_notional: float, half: float,
@@ -170,10 +173,10 @@ def quote_bounds(fair: float, inventory_notional: float, vol_per_s: float,
 
 
 def quoted_sides(inventory_notional: float, params: MarketMakerParams) -> tuple[int, int]:
-    """Return the levels quoted on (bid, ask): at twice the inventory limit, only the side
-    that reduces the inventory."""
+    """Return the levels quoted on (bid, ask): at the hard limit (``inventory_hard_limit``
+    times the inventory limit), only the side that reduces the inventory."""
     n = params.levels
-    hard_limit = 2.0 * params.max_inventory_notional
+    hard_limit = params.inventory_hard_limit * params.max_inventory_notional
     if inventory_notional >= hard_limit:
         return 0, n
     if inventory_notional <= -hard_limit:
@@ -265,8 +268,13 @@ class MarketMaker(Trader):
         self._band: tuple[float, float, int] | None = None  # (fair, half width USD, position)
         self._other_venue = "spot" if venue == "perp" else "perp"
         self._memory_keep = 0.5 ** (model.step_s / params.flow_memory_s)
-        self._pull = (1.0 if params.anchor_half_life_s == 0
-                      else 1.0 - 0.5 ** (model.step_s / params.anchor_half_life_s))  # 0 at .inf
+        if params.anchor == "none":
+            self._pull = 0.0
+        elif params.anchor_half_life_s == 0:
+            self._pull = 1.0
+        else:
+            self._pull = 1.0 - 0.5 ** (model.step_s / params.anchor_half_life_s)
+        self.fair = model.index
         self.fair = self.anchor_price()
         self.flow_memory = 0.0
 
@@ -275,11 +283,13 @@ class MarketMaker(Trader):
     def anchor_price(self) -> float:
         """Return the price the fair value is pulled to: the index, the perpetual's mid (its
         last price, else the index, when the perpetual's book has an empty side), or the
-        fundamental value."""
+        fundamental value. With no anchor, the venue's own mid (read for volatility only)."""
         m = self.model
         anchor = self.params.anchor
         if anchor == "index":
             return m.index
+        if anchor == "none":
+            return self.exchange.mid_price or self.fair
         if anchor == "perp":
             return m.perp.mid_price or m.perp.last_price or m.index
         return m.fundamental.price

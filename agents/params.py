@@ -62,13 +62,14 @@ class MarketMakerParams(_Params):
     level_spacing_bps: float = Field(1.0, gt=0, le=1000, description="gap between levels")
     index_weight: float = Field(
         0.8, ge=0, le=1, description="the fair value is pulled toward w*anchor + (1-w)*mid")
-    anchor: Literal["index", "perp", "fundamental"] = Field(
+    anchor: Literal["index", "perp", "fundamental", "none"] = Field(
         "index", description="the anchor: the index (perp makers hedge on spot), the "
-        "perpetual's mid (spot makers: the perpetual leads price discovery), or the fundamental "
-        "value itself (spot makers of the pinned market: no price formation)")
+        "perpetual's mid (spot makers: the perpetual leads price discovery), the fundamental "
+        "value itself (spot makers of the pinned market: no price formation), or none (the "
+        "fair value moves by flow only)")
     anchor_half_life_s: float = Field(
-        0.0, ge=0, description="half-life of the pull toward the anchor target (0: the fair "
-        "value is the target at every step; .inf: no pull, the fair value moves by flow only)")
+        0.0, ge=0, le=30 * 86_400, description="half-life of the pull toward the anchor target "
+        "(0: the fair value is the target at every step)")
     impact_bps_per_musd: float = Field(
         0.0, ge=0, le=10_000, description="bp the fair value moves per million USD of net "
         "taker flow, for small flow at reference volatility and depth (Kyle's lambda; 0: no "
@@ -90,6 +91,10 @@ class MarketMakerParams(_Params):
     reference_depth_notional: float = Field(
         5_000_000.0, gt=0, le=1e12, description="visible depth (both sides, within the band) at "
         "which the impact is the base impact; thinner books move more (4x at most)")
+    inventory_hard_limit: float = Field(
+        1.0, ge=1, le=10, description="multiple of max_inventory_notional at which the side "
+        "that adds to the inventory is withdrawn; above 1 the maker leans and widens past its "
+        "limit until then")
     inventory_widen: float = Field(
         1.0, ge=0, le=100, description="past the inventory limit the adding side's half spread "
         "grows by this x (|q| - 1)")

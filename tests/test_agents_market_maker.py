@@ -63,15 +63,19 @@ def test_reservation_price_moves_against_inventory():
     # Long 1M of a 2M limit: r = 100,000 * (1 - 0.5 * 1e-4 * 0.5) = 99,997.5.
     assert reservation_price(100_000.0, 1_000_000.0, BP, p) == pytest.approx(99_997.5)
     assert reservation_price(100_000.0, -1_000_000.0, BP, p) == pytest.approx(100_002.5)
-    # Past the limit the skew keeps growing up to q = 2, then saturates:
+    # Beyond the limit the skew saturates (hard limit 1, the default).
+    assert reservation_price(100_000.0, 8_000_000.0, BP, p) == pytest.approx(99_995.0)
+    # With a hard limit of 2 it keeps growing up to q = 2:
     # 3M of 2M is q = 1.5: 100,000 * (1 - 0.5 * 1e-4 * 1.5) = 99,992.5;
     # 8M is q = 4, clipped to 2: 100,000 * (1 - 0.5 * 1e-4 * 2) = 99,990.
+    p = maker_params(inventory_hard_limit=2.0)
     assert reservation_price(100_000.0, 3_000_000.0, BP, p) == pytest.approx(99_992.5)
     assert reservation_price(100_000.0, 8_000_000.0, BP, p) == pytest.approx(99_990.0)
 
 
-def test_past_the_limit_the_adding_side_widens_and_both_sides_stay_until_twice_the_limit():
-    p = maker_params(inventory_widen=2.0)  # aversion 0.5, max inventory 2M USD, h = 1 bp
+def test_past_the_limit_the_adding_side_widens_and_both_sides_stay_until_the_hard_limit():
+    # Aversion 0.5, max inventory 2M USD, h = 1 bp, hard limit 2 (4M USD).
+    p = maker_params(inventory_widen=2.0, inventory_hard_limit=2.0)
     # Long 3M: q = 1.5, r = 99,992.5 (above); the bid adds to the position, so its half
     # spread is 1 bp * (1 + 2 * (1.5 - 1)) = 2 bp; the ask keeps 1 bp:
     # bid 99,992.5 * (1 - 2e-4) = 99,972.50150, ask 99,992.5 * (1 + 1e-4) = 100,002.49925.
@@ -111,14 +115,12 @@ def test_volatile_market_widens_the_quotes():
     assert asks[0] == 1_000_300
 
 
-def test_maker_at_twice_its_inventory_limit_quotes_only_the_reducing_side():
-    p = maker_params()  # limit 2M USD
-    bids, asks = quote_ladder(100_000.0, 4_000_000.0, 0.0, p, 0.1, GRID)
-    assert bids == [] and len(asks) == 3
-    bids, asks = quote_ladder(100_000.0, -5_000_000.0, 0.0, p, 0.1, GRID)
-    assert asks == [] and len(bids) == 3
+def test_maker_at_inventory_limit_quotes_only_the_reducing_side():
+    p = maker_params()  # limit 2M USD, hard limit 1 (the default)
     bids, asks = quote_ladder(100_000.0, 2_000_000.0, 0.0, p, 0.1, GRID)
-    assert len(bids) == 3 and len(asks) == 3
+    assert bids == [] and len(asks) == 3
+    bids, asks = quote_ladder(100_000.0, -2_500_000.0, 0.0, p, 0.1, GRID)
+    assert asks == [] and len(bids) == 3
 
 
 def test_realized_vol_of_steady_returns_is_their_size():

@@ -115,7 +115,7 @@ def test_concave_flow_is_linear_for_small_flow_and_a_square_root_for_large():
 
 def learning_maker(model, **overrides) -> MarketMaker:
     params = {"count": 1, "impact_bps_per_musd": 2.0, "concavity_notional": 1e6,
-              "anchor_half_life_s": math.inf, "flow_memory_s": 86_400.0,
+              "anchor": "none", "flow_memory_s": 86_400.0,
               "reference_depth_notional": 4.0, **overrides}
     return MarketMaker(model, MarketMakerParams(**params))
 
@@ -154,8 +154,8 @@ def test_split_flow_moves_the_price_as_one_block_and_less_than_its_parts_alone()
 
 def test_the_other_venues_flow_counts_with_its_weight_and_the_anchor_pulls():
     model = quiet_model(spot=True)
-    maker = learning_maker(model, cross_venue_weight=0.5, anchor_half_life_s=10.0,
-                           index_weight=1.0)
+    maker = learning_maker(model, cross_venue_weight=0.5, anchor="index",
+                           anchor_half_life_s=10.0, index_weight=1.0)
     model.taker_flow_usd["spot"] = 6e6  # weight 0.5: 3M of perp flow, a move of 1.6e-3
     maker.learn(None)
     moved = 100_000.0 * math.exp(1.6e-3)
