@@ -14,8 +14,10 @@ Kyle (1985) and Grossman & Stiglitz (1980):
 
 At each of its decisions (the crowd's self-exciting Poisson rate, ``agents.excitation``; the
 deciding trader is drawn uniformly) it trades toward the target: at most ``clip_notional``
-per decision, not less than one lot, as an IOC no worse than its own estimate ``V_i`` (it never
-pays more than it thinks the asset is worth). The crowd's participation cap is a budget: each
+per decision, not less than one lot, as an IOC limited to the price at which its demand curve
+asks for the position it would end with, ``V_i * exp(-(held + order) / (position_per_bp *
+1e4))`` (USD signed): it buys no higher, and sells no lower, than where it would want exactly
+that position. The crowd's participation cap is a budget: each
 step adds ``participation`` times the market's traded volume (both venues) of the last step,
 kept up to
 ``participation_burst_notional``; an order is cut to the budget left. Capital and the cap are
@@ -112,6 +114,11 @@ class InformedTraders(Trader):
         target = p.position_per_bp * 1e4 * math.log(estimate / price)
         return max(-p.max_position_notional, min(p.max_position_notional, target))
 
+    def limit_price(self, estimate: float, position_after: float) -> float:
+        """Return the price at which the target equals ``position_after`` (USD, signed):
+        ``estimate * exp(-position_after / (position_per_bp * 1e4))``."""
+        return estimate * math.exp(-position_after / (self.params.position_per_bp * 1e4))
+
     def decide(self, i: int) -> None:
         """Trade trader ``i`` toward its target: one IOC of at most ``clip_notional``."""
         ex = self.exchange
@@ -125,7 +132,8 @@ class InformedTraders(Trader):
         lots = int(size / (price * self._lot) + _EPS)
         if lots <= 0:
             return
-        result = ex.submit(account, side, IOC, lots, limit_ticks(estimate, side, self._tick))
+        limit = self.limit_price(estimate, held + side * size)
+        result = ex.submit(account, side, IOC, lots, limit_ticks(limit, side, self._tick))
         if result.status is Status.OK and result.filled > 0:
             filled = result.filled * self._lot * price
             self.budget_usd -= filled

@@ -200,6 +200,29 @@ def test_an_error_drifts_as_an_ou_process_with_its_half_life():
     assert crowd.estimate(0) == pytest.approx(100_000.0 * math.exp(5 * BP))
 
 
+def test_an_informed_traders_limit_is_where_its_demand_asks_for_the_position_it_ends_with():
+    crowd = informed(quiet_model(), position_per_bp=50_000.0)
+    # Ending 100,000 USD long wants a price 100,000 / 50,000 = 2 bp under the estimate:
+    # 100,000 * exp(-2e-4) = 99,980.0020; ending 150,000 short, 3 bp over it.
+    assert crowd.limit_price(100_000.0, 100_000.0) == pytest.approx(100_000.0 * math.exp(-2e-4))
+    assert crowd.limit_price(100_000.0, -150_000.0) == pytest.approx(100_000.0 * math.exp(3e-4))
+
+
+def test_an_informed_trader_sells_down_to_its_target_though_it_still_values_above_the_bid():
+    model = quiet_model()
+    quote(model.perp, 99_990.0, 100_010.0, lots=10_000)
+    crowd = informed(model, position_per_bp=50_000.0, clip_notional=100_000.0)
+    buyer = int(model.perp.open_accounts(1, 1e8, 10.0)[0])
+    model.perp.submit(buyer, SELL, MARKET, 5_000)  # 5 BTC long for the crowd's account:
+    model.perp.submit(crowd.accounts[0], BUY, MARKET, 5_000)  # bought at 100,010
+    model.fundamental.price = 100_000.0 * math.exp(2 * BP)  # worth 2 bp over the mid
+    crowd.decide(0)
+    # Held about 500,000 USD, target 50,000 * 2 = 100,000: sell one 100,000 USD clip (1 BTC).
+    # Its limit: estimate * exp(-(500,000 - 100,000) / 5e8) = 100,020 * exp(-8e-4) = 99,940,
+    # under the bid (99,990), so it fills though the trader still values the asset above it.
+    assert model.perp.position_lots(crowd.accounts[0]) == 4_000
+
+
 def test_an_informed_trader_buys_toward_its_target_within_clip_and_budget():
     model = quiet_model()
     quote(model.perp, 99_990.0, 100_010.0, lots=10_000)
