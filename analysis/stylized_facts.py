@@ -156,6 +156,24 @@ def heatmap_concentration(long: np.ndarray, short: np.ndarray, top_share: float 
     return float(np.mean(top / sums[live]))
 
 
+def basis_facts(series: pd.DataFrame) -> dict[str, float]:
+    """Return how tightly the perpetual follows the index: the correlation of their 1-minute
+    log returns (the perp's mid, whose changes carry no bid-ask bounce) and the median
+    ``|mid / index - 1|`` in bp; NaN for a series without those columns."""
+    if not {"mid", "index"} <= set(series.columns):
+        return {"perp_index_corr_1m": float("nan"), "premium_median_bp": float("nan")}
+    perp = log_returns(series, 60.0, "mid")
+    index = log_returns(series, 60.0, "index")
+    n = min(len(perp), len(index))
+    both = np.isfinite(perp[:n]) & np.isfinite(index[:n])
+    corr = (float(np.corrcoef(perp[:n][both], index[:n][both])[0, 1])
+            if both.sum() > 2 and perp[:n][both].std() > 0 and index[:n][both].std() > 0
+            else float("nan"))
+    premium = (series["mid"] / series["index"] - 1.0).abs().dropna()
+    return {"perp_index_corr_1m": corr,
+            "premium_median_bp": float(premium.median() * 1e4) if len(premium) else float("nan")}
+
+
 def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,
                    heatmap: dict[str, np.ndarray] | None = None, *,
                    interest_rate: float) -> dict[str, float]:
@@ -185,4 +203,5 @@ def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,
         "largest_oi_drop_30m": largest_oi_drop(series, 1800.0),
         "heatmap_top5pct_share": (heatmap_concentration(heatmap["long"], heatmap["short"])
                                   if heatmap is not None else float("nan")),
+        **basis_facts(series),
     }

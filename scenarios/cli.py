@@ -166,9 +166,11 @@ class _progress_bar:
 @click.option("--figure", "figure_path", type=click.Path(dir_okay=False), default=None,
               help="With --compare, write the comparison figure (|r| autocorrelation by lag, "
                    "return distribution) to this PNG; no figure without it.")
+@click.option("--skip-s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Leave the first SECONDS of every run out of the facts (a burn-in).")
 def realism(scenarios: tuple[str, ...], seeds: int, overrides: tuple[str, ...],
-            csv_path: str | None, compare_paths: tuple[str, ...], figure_path: str | None
-            ) -> None:
+            csv_path: str | None, compare_paths: tuple[str, ...], figure_path: str | None,
+            skip_s: float) -> None:
     """Measure stylized facts of SCENARIOS over many seeds and check the realism bounds.
 
     With --compare FILE.csv a second table follows: each scenario's return facts (median and
@@ -188,7 +190,8 @@ def realism(scenarios: tuple[str, ...], seeds: int, overrides: tuple[str, ...],
 
         with user_errors(KlineFileError):
             real = [real_facts(path) for path in compare_paths]
-    table = realism_table(scenarios, range(seeds), overrides, keep_returns=bool(real))
+    table = realism_table(scenarios, range(seeds), overrides, keep_returns=bool(real),
+                          skip_s=skip_s)
     returns = table.pop("returns_1m") if real else None
     if csv_path:
         table.to_csv(csv_path, index=False)

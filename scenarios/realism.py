@@ -33,6 +33,7 @@ REALISM_BOUNDS: tuple[tuple[str, str, float, float], ...] = (
     ("funding_min", "crowded_longs", 0.0, float("inf")),
     ("largest_oi_drop_30m", "whale_hunt", 0.10, 1.0),
     ("heatmap_top5pct_share", "*", 0.25, 1.0),
+    ("perp_index_corr_1m", "calm", 0.95, 1.0),
 )
 
 
@@ -51,39 +52,45 @@ COMPARED_FACTS: tuple[tuple[str, str], ...] = (
 
 
 def facts_of_run(scenario: str, seed: int, overrides: Sequence[str] = (),
-                 keep_returns: bool = False) -> dict:
+                 keep_returns: bool = False, skip_s: float = 0.0) -> dict:
     """Run one scenario and seed; return its stylized facts with the run's identity.
 
-    With ``keep_returns`` the row also holds ``returns_1m``: the 1-minute log returns of the
-    last price that the facts were measured on (an array).
+    The series and funding before ``skip_s`` seconds are left out (a burn-in); the heatmap
+    is kept whole. With ``keep_returns`` the row also holds ``returns_1m``: the 1-minute log
+    returns of the last price that the facts were measured on (an array).
     """
     from scenarios.runner import run
 
     result = run(scenario, seed=seed, overrides=overrides)
-    facts = stylized_facts(result.series, result.funding, result.heatmap,
+    series = result.series[result.series["t"] >= skip_s]
+    funding = (result.funding[result.funding["t"] >= skip_s] if len(result.funding)
+               else result.funding)
+    facts = stylized_facts(series, funding, result.heatmap,
                            interest_rate=recorded_exchange(result.manifest)["interest_rate"])
     row = {"scenario": scenario, "seed": seed, **facts,
            "wall_seconds": result.manifest["wall_seconds"]}
     if keep_returns:
-        row["returns_1m"] = log_returns(result.series, 60.0)
+        row["returns_1m"] = log_returns(series, 60.0)
     return row
 
 
 def realism_table(scenarios: Iterable[str], seeds: Iterable[int],
                   overrides: Sequence[str] = (), workers: int | None = None,
-                  keep_returns: bool = False) -> pd.DataFrame:
+                  keep_returns: bool = False, skip_s: float = 0.0) -> pd.DataFrame:
     """Return one row of stylized facts per (scenario, seed), runs spread over processes.
 
     With ``keep_returns`` each row also holds its run's 1-minute returns (``returns_1m``, an
-    object column: drop it before writing the table out).
+    object column: drop it before writing the table out); ``skip_s`` as in ``facts_of_run``.
     """
     jobs = [(name, int(seed)) for name in scenarios for seed in seeds]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
-        rows = [facts_of_run(name, seed, overrides, keep_returns) for name, seed in jobs]
+        rows = [facts_of_run(name, seed, overrides, keep_returns, skip_s)
+                for name, seed in jobs]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(facts_of_run, name, seed, tuple(overrides), keep_returns)
+            futures = [pool.submit(facts_of_run, name, seed, tuple(overrides), keep_returns,
+                                   skip_s)
                        for name, seed in jobs]
             rows = [f.result() for f in futures]
     return pd.DataFrame(rows)

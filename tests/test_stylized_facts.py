@@ -129,3 +129,30 @@ def test_stylized_facts_add_the_real_data_facts_without_changing_the_old_ones():
                 "acf_lag1", "acf_abs_lag10"):
         assert facts[key] == pytest.approx(same[key]), key
     assert facts["std_1m_bp"] == pytest.approx(r.std() * 1e4)
+
+
+def test_basis_facts_by_hand():
+    from analysis.stylized_facts import basis_facts
+
+    # One row a minute; the index alternates +-10 bp, the perp's mid sits 2 bp above it:
+    # equal log returns, correlation 1, a median premium of 2 bp.
+    t = np.arange(1, 62) * 60.0
+    index = 100_000.0 * np.exp(np.cumsum(np.where(np.arange(61) % 2 == 0, 1e-3, -1e-3)))
+    same = pd.DataFrame({"t": t, "index": index, "mid": index * 1.0002})
+    facts = basis_facts(same)
+    assert facts["perp_index_corr_1m"] == pytest.approx(1.0)
+    assert facts["premium_median_bp"] == pytest.approx(2.0)
+    # A mid that moves against the index every minute: correlation -1.
+    mirrored = pd.DataFrame({"t": t, "index": index, "mid": 1e10 / index})
+    assert basis_facts(mirrored)["perp_index_corr_1m"] == pytest.approx(-1.0)
+
+
+def test_realism_facts_leave_out_the_burn_in():
+    from scenarios.realism import facts_of_run
+
+    # Series rows at t = 1 .. 900 s fall in minute bars 0 .. 14: 15 closes, 14 returns. From
+    # t = 300 s on, bars 4 .. 14: 11 closes, 10 returns.
+    whole = facts_of_run("calm", 0, ["duration_s=900"])
+    burnt = facts_of_run("calm", 0, ["duration_s=900"], skip_s=300.0)
+    assert whole["n_returns_1m"] == 14
+    assert burnt["n_returns_1m"] == 10
