@@ -26,7 +26,8 @@ liquidity providers who learn from order flow):
   a hollow book's mid says nothing about value. ``anchor: fundamental`` is the pinned market's
   spot maker, which quotes the fundamental value itself (``impact_bps_per_musd: 0``, half-life
   0, weight 1): the index then adds nothing to its input. With ``anchor: none`` there is no
-  pull: the fair value moves by flow only (and realized volatility is read off the venue's mid).
+  pull: the fair value moves by flow only, and realized volatility is read off the fair value
+  itself (off the mid, pulled quotes would hollow the book and keep themselves pulled).
 
 **The quotes** follow Avellaneda & Stoikov (2008), 'High-frequency trading in a limit order
 book': centred on a *reservation price*, the fair price shifted against inventory, with a
@@ -275,7 +276,7 @@ class MarketMaker(Trader):
         else:
             self._pull = 1.0 - 0.5 ** (model.step_s / params.anchor_half_life_s)
         self.fair = model.index
-        self.fair = self.anchor_price()
+        self.fair = self.anchor_price()  # the index itself with no anchor
         self.flow_memory = 0.0
 
     # ------------------------------------------------------------------ the step
@@ -283,13 +284,14 @@ class MarketMaker(Trader):
     def anchor_price(self) -> float:
         """Return the price the fair value is pulled to: the index, the perpetual's mid (its
         last price, else the index, when the perpetual's book has an empty side), or the
-        fundamental value. With no anchor, the venue's own mid (read for volatility only)."""
+        fundamental value. With no anchor, the maker's own fair value (read for volatility
+        only)."""
         m = self.model
         anchor = self.params.anchor
         if anchor == "index":
             return m.index
         if anchor == "none":
-            return self.exchange.mid_price or self.fair
+            return self.fair
         if anchor == "perp":
             return m.perp.mid_price or m.perp.last_price or m.index
         return m.fundamental.price

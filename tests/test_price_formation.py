@@ -248,3 +248,13 @@ def test_the_participation_budget_refills_with_the_markets_volume():
     model.volume_usd = {"perp": 8e6, "spot": 0.0}
     crowd.act()  # + 2M, kept up to the 1M burst
     assert crowd.budget_usd == pytest.approx(1e6)
+
+
+def test_with_no_anchor_volatility_is_read_off_the_fair_value_not_the_book():
+    # Read off the mid, pulled quotes would hollow the book and keep themselves pulled.
+    model = quiet_model()
+    maker = learning_maker(model)  # anchor: none
+    quote(model.perp, 99_000.0, 101_000.0, lots=1_000)  # a hollow book, its mid far from fair
+    model.taker_flow_usd["perp"] = 3e6
+    maker.learn(None)
+    assert maker.anchor_price() == maker.fair == pytest.approx(100_000.0 * math.exp(1.6e-3))
