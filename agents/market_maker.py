@@ -15,9 +15,9 @@ liquidity providers who learn from order flow):
   Waelbroeck 2013, 'How efficiency shapes market impact'; Toth et al. 2011, the square-root
   law). The moves are permanent: nothing in ``G`` decays back, only the memory fades.
 - ``lambda_t = impact_bps_per_musd * 1e-10 * v * d``: ``v = min(impact_max_vol_multiple,
-  max(1, vol / reference_vol))`` grows with realized volatility, ``d = clip(
-  reference_depth_notional / visible depth, 1/4, 4)`` shrinks with the resting depth within
-  ``depth_band_bps`` of the mid on both sides.
+  max(1, vol / reference_vol))`` grows with realized volatility (of ``F`` itself), ``d = clip(
+  reference_depth_notional / visible depth, 1/k, k)``, ``k = impact_max_depth_multiple``,
+  shrinks with the resting depth within ``depth_band_bps`` of the mid on both sides.
 - *Anchoring*: then ``F`` is pulled toward ``A = index_weight * anchor + (1 - index_weight) *
   mid`` by a share ``1 - 2 ** (-step_s / anchor_half_life_s)`` (all of it at half-life 0). The
   anchor is the index on the perpetual (its makers hedge on spot) and the perpetual's mid on
@@ -38,7 +38,7 @@ spread that widens with volatility. In relative terms,
   The anchor, not the maker's own book: were it the mid, pulled quotes would hollow the book,
   its mid would jump, and the jumps would keep the quotes pulled;
 - reservation ``r = F * (1 - inventory_aversion * h * q)``, ``q = inventory / max_inventory``
-  clipped to +-``inventory_hard_limit`` (``L``);
+  clipped to +-``inventory_hard_limit`` (``L``), the shift capped at ``max_skew_bps``;
 - bids at ``r * (1 - h_bid)`` and asks at ``r * (1 + h_ask)``, then ``levels - 1`` more levels
   per side, ``level_spacing_bps`` apart. At ``|q| >= L`` only the side that reduces the
   inventory is quoted. With ``L > 1``, between the inventory limit and ``L`` the side that
@@ -144,7 +144,8 @@ def reservation_price(fair: float, inventory_notional: float, half: float,
                       params: MarketMakerParams) -> float:
     """Return the fair price shifted against inventory (Avellaneda-Stoikov reservation price)."""
     q = inventory_ratio(inventory_notional, params)
-    return fair * (1.0 - params.inventory_aversion * half * q)
+    cap = params.max_skew_bps * BPS
+    return fair * (1.0 - max(-cap, min(cap, params.inventory_aversion * half * q)))
 
 
 def concave_flow(flow_memory: float, concavity_notional: float) -> float:
@@ -325,7 +326,8 @@ class MarketMaker(Trader):
         vol_multiple = min(p.impact_max_vol_multiple,
                            max(1.0, self.vol.per_s / (p.reference_vol_bps * BPS)))
         depth = self.visible_depth_usd(mid if mid is not None else self.fair)
-        depth_multiple = min(4.0, max(0.25, p.reference_depth_notional / max(depth, 1.0)))
+        cap = p.impact_max_depth_multiple
+        depth_multiple = min(cap, max(1.0 / cap, p.reference_depth_notional / max(depth, 1.0)))
         return p.impact_bps_per_musd * BPS * 1e-6 * vol_multiple * depth_multiple
 
     def visible_depth_usd(self, mid: float) -> float:
@@ -341,8 +343,12 @@ class MarketMaker(Trader):
         return self.exchange.position_lots(self.account) * self._lot * price
 
     def act(self) -> None:
-        """Update realized volatility and the fair value; requote when the cadence says so."""
-        self.vol.update(self.anchor_price())
+        """Update realized volatility and the fair value; requote when the cadence says so.
+
+        A learning maker reads realized volatility off its own fair value, any other maker off
+        its anchor: never off the book, whose mid jumps when quotes are pulled."""
+        learning = self.params.impact_bps_per_musd > 0.0
+        self.vol.update(self.fair if learning else self.anchor_price())
         mid = self.usable_mid()
         self.learn(mid)
         if self.paused or self.model.t + _EPS < self._next_requote_t:

@@ -85,12 +85,18 @@ class MarketMakerParams(_Params):
     impact_max_vol_multiple: float = Field(
         3.0, ge=1, le=100, description="impact grows with realized vol / reference vol up to "
         "this multiple")
+    impact_max_depth_multiple: float = Field(
+        4.0, ge=1, le=100, description="impact grows as the visible depth thins, up to this "
+        "multiple (and shrinks as it deepens, down to its inverse)")
     depth_band_bps: float = Field(
         10.0, gt=0, le=1000, description="band around the mid whose resting depth scales the "
         "impact")
     reference_depth_notional: float = Field(
         5_000_000.0, gt=0, le=1e12, description="visible depth (both sides, within the band) at "
         "which the impact is the base impact; thinner books move more (4x at most)")
+    max_skew_bps: float = Field(
+        10_000.0, gt=0, le=10_000, description="the reservation price's shift against "
+        "inventory is capped at this many bp of the fair value")
     inventory_hard_limit: float = Field(
         1.0, ge=1, le=10, description="multiple of max_inventory_notional at which the side "
         "that adds to the inventory is withdrawn; above 1 the maker leans and widens past its "

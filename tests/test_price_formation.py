@@ -258,3 +258,23 @@ def test_with_no_anchor_volatility_is_read_off_the_fair_value_not_the_book():
     model.taker_flow_usd["perp"] = 3e6
     maker.learn(None)
     assert maker.anchor_price() == maker.fair == pytest.approx(100_000.0 * math.exp(1.6e-3))
+
+
+def test_the_inventory_skew_is_capped():
+    from agents.market_maker import reservation_price
+
+    # Aversion 5, half spread 15 bp (widened by volatility), q = -2: uncapped the reservation
+    # would sit 5 * 15 bp * 2 = 150 bp above the fair value; capped at 20 bp: 100,200.
+    p = MarketMakerParams(inventory_aversion=5.0, max_inventory_notional=1e6,
+                          inventory_hard_limit=3.0, max_skew_bps=20.0)
+    assert reservation_price(100_000.0, -2e6, 15 * BP, p) == pytest.approx(100_200.0)
+    assert reservation_price(100_000.0, 2e6, 15 * BP, p) == pytest.approx(99_800.0)
+    # Under the cap it is the plain rule: q = 0.1, 5 * 15 bp * 0.1 = 7.5 bp.
+    assert reservation_price(100_000.0, 1e5, 15 * BP, p) == pytest.approx(99_925.0)
+
+
+def test_the_depth_multiple_is_capped_by_its_parameter():
+    model = quiet_model()
+    maker = learning_maker(model, impact_max_depth_multiple=2.0)
+    # An empty book would give 4 USD / 1 USD = 4: capped at 2, lambda = 2e-4 / 1e6 * 2.
+    assert maker.impact_per_usd(None) == pytest.approx(2 * 2e-4 / 1e6)
