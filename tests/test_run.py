@@ -103,3 +103,18 @@ def test_list_names_the_bundled_scenarios_and_validate_prints_their_hash(name):
     digest = load_scenario(name).sha256()
     assert checked.output.strip() == f"ok: {name} sha256 {digest}"
     assert len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+
+
+def test_the_price_formation_trial_runs_with_its_parts_and_keeps_the_invariants():
+    from pathlib import Path
+
+    trial = Path(__file__).resolve().parent.parent / "docs" / "price_formation_trial.yaml"
+    result = run(trial, overrides={"duration_s": 600})
+    agents = result.manifest["agents"]
+    assert agents["spot_informed"] == 1 and agents["spot_latent_liquidity"] == 1
+    assert result.manifest["invariants"]["all_passed"]
+    # No maker quotes the fundamental: the index is the learned spot price, which leaves it.
+    # (Measured on seed 0: a median gap of 5.2 bp over these 10 minutes; on calm, whose spot
+    # makers quote the fundamental, 0.23 bp with a largest of 0.69 bp.)
+    gap = (result.series["index"] / result.series["fundamental"] - 1.0).abs()
+    assert gap.median() > 2e-4
