@@ -16,7 +16,6 @@ from agents.flow import NoiseTraders, ValueTraders
 from agents.market_maker import (
     MarketMaker,
     RealizedVol,
-    concave_flow,
     half_spread,
     quote_bounds,
     quote_ladder,
