@@ -43,6 +43,12 @@ class Excitation:
         self._cap = params.max_multiple * self.base_rate
 
     @property
+    def active(self) -> bool:
+        """Return True if anything can move the rate off the base rate."""
+        p = self.params
+        return p.branching > 0 or p.move_boost > 0 or p.liquidation_boost > 0
+
+    @property
     def rate(self) -> float:
         """Return the current rate (events per second): ``mu + x``, capped."""
         return min(self.baseline + self.excess, self._cap)

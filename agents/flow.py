@@ -59,6 +59,14 @@ class RandomBlocks:
         self.block = block
         self._uniforms: list[float] = []
         self._normals: list[float] = []
+        self._counts: list[int] = []
+
+    def arrivals(self, mean: float) -> int:
+        """Return a Poisson(``mean``) count for a rate that never changes, drawn in blocks of
+        the generator's own Poisson counts (the draws of a crowd without excitation)."""
+        if not self._counts:
+            self._counts = self.rng.poisson(mean, self.block).tolist()[::-1]
+        return self._counts.pop()
 
     def poisson(self, mean: float) -> int:
         """Return a Poisson(``mean``) count: by inversion of one uniform for a mean up to 30
@@ -121,6 +129,8 @@ class _Crowd(Trader):
         if not self._account_list:
             return 0
         m = self.model
+        if not self.excitation.active:
+            return self.draws.arrivals(self.excitation.base_rate * m.step_s)
         n = self.draws.poisson(self.excitation.rate * m.step_s)
         self.excitation.update(n, m.move_bps, m.liquidated_usd)
         return n

@@ -317,7 +317,10 @@ class MarketMaker(Trader):
                      - concave_flow(remembered, p.concavity_notional))
             self.fair *= math.exp(self.impact_per_usd(mid) * moved)
         self.flow_memory = remembered + flow
-        self.fair += self._pull * (self.anchor_target(mid) - self.fair)
+        if self._pull == 1.0:
+            self.fair = self.anchor_target(mid)
+        else:
+            self.fair += self._pull * (self.anchor_target(mid) - self.fair)
 
     def impact_per_usd(self, mid: float | None) -> float:
         """Return ``lambda_t``, the log move per USD of flow: the base impact times the

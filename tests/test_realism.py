@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.stylized_facts import stylized_facts
+from analysis.stylized_facts import log_returns, stylized_facts
 from scenarios.runner import run
 
 pytestmark = pytest.mark.slow
@@ -59,26 +59,29 @@ def test_whale_hunt_perpetual_stays_tied_to_the_index(hunt):
     assert basis.quantile(0.99) < 100e-4
 
 
-def test_whale_hunt_whale_unwinds_in_clips():
+def test_whale_hunt_has_no_one_minute_wick_of_a_whole_book_walk():
     # Before the whale unwound in clips, it closed up to 26M USD in one market order at the
     # end of a harvest and walked the makers' whole ask ladder: +183 bp in one minute and
-    # -183 bp the next (seed 9, excess kurtosis 230). The cause is checked, not the symptom:
-    # in every unwind (from harvest time up to the hunt's end) each step's market orders of
-    # the whale add up to at most one push clip (200,000 USD in whale_hunt; 1 % for the lot
-    # rounding). The symptom alone is no longer the whale's: on seed 9 the legacy retail stop
-    # walls (single-price walls, issue 14) swept the bids 2 % down at t = 6,960 s and the next
-    # minute came back.
+    # -183 bp the next (seed 9 of the single random stream; excess kurtosis 230). On the
+    # 12 h runs of seeds 0-9 now, the largest one-minute move is 23-77 bp and the kurtosis
+    # 3.9-68. A one-order unwind would again print a wick past 100 bp. The cause is checked
+    # too, since a path with a stop wall could print a wick of its own: in every unwind (from
+    # harvest time up to the hunt's end) each step's market orders of the whale add up to at
+    # most one push clip (200,000 USD in whale_hunt; 1 % for the lot rounding).
     result = run("whale_hunt", seed=9)
+    facts = stylized_facts(result.series, result.funding, result.heatmap,
+                           interest_rate=1e-4)
+    assert len(result.hunts) > 0 and (result.hunts["end_reason"] != "").all()
+    assert facts["excess_kurtosis_1m"] < 100.0
+    r = log_returns(result.series, 60.0)
+    assert np.abs(r).max() < 100e-4
     harvest_s = 600.0  # whale_hunt's harvest_s
-    ev = result.events
-    phases = ev[ev["agent"] == "whale"]
+    phases = result.events[result.events["agent"] == "whale"]
     starts = phases.loc[phases["detail"].str.startswith("push -> harvest"), "t"].to_numpy()
     ends = phases.loc[phases["detail"].str.contains("unwound at market in clips"), "t"]
-    assert len(ends) >= 2
-    accounts = result.accounts
-    whale = set(accounts.loc[accounts["agent_type"] == "whale", "account"])
-    trades = result.trades
-    taken = trades[trades["taker_account"].isin(whale)]
+    assert len(ends) >= 1
+    whale = set(result.accounts.loc[result.accounts["agent_type"] == "whale", "account"])
+    taken = result.trades[result.trades["taker_account"].isin(whale)]
     per_step = (taken["price"] * taken["qty"]).groupby(taken["t"]).sum()
     for end in ends:
         unwind_from = starts[starts < end].max() + harvest_s
