@@ -17,9 +17,8 @@ deciding trader is drawn uniformly) it trades toward the target: at most ``clip_
 per decision, not less than one lot, as an IOC limited to the price at which its demand curve
 asks for the position it would end with, ``V_i * exp(-(held + order) / (position_per_bp *
 1e4))`` (USD signed): it buys no higher, and sells no lower, than where it would want exactly
-that position. The crowd's participation cap is a budget: each
-step adds ``participation`` times the market's traded volume (both venues) of the last step,
-kept up to
+that position. The crowd's participation cap is a budget: each step adds ``participation``
+times the market's traded volume (both venues) of the last step, kept up to
 ``participation_burst_notional``; an order is cut to the budget left. Capital and the cap are
 what let an uninformed push stay in the price for a while: after a large metaorder the informed
 can lean against it only as fast as the market trades.
