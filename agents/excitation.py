@@ -41,12 +41,8 @@ class Excitation:
         self.excess = 0.0
         self._keep = math.exp(-step_s / params.decay_s)
         self._cap = params.max_multiple * self.base_rate
-
-    @property
-    def active(self) -> bool:
-        """Return True if anything can move the rate off the base rate."""
-        p = self.params
-        return p.branching > 0 or p.move_boost > 0 or p.liquidation_boost > 0
+        # False when nothing can move the rate off the base rate.
+        self.active = params.branching > 0 or params.move_boost > 0 or params.liquidation_boost > 0
 
     @property
     def rate(self) -> float:

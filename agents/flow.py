@@ -20,7 +20,7 @@ import numpy as np
 from agents import stages
 from agents.base import Trader, limit_ticks
 from agents.excitation import Excitation
-from agents.params import NoiseParams, ValueParams
+from agents.params import InformedParams, NoiseParams, ValueParams
 from sim.exchange import BUY, IOC, LIMIT, MARKET, SELL, Status
 from sim.model import MarketModel
 
@@ -97,10 +97,11 @@ class RandomBlocks:
         return self._normals.pop()
 
 
-class _Crowd(Trader):
-    """Accounts of one crowd on one venue, and the helpers its members share."""
+class Crowd(Trader):
+    """Accounts of one crowd on one venue, and the helpers its members share: the crowd's
+    random stream, its self-exciting arrivals, its reference price."""
 
-    def __init__(self, model: MarketModel, params: NoiseParams | ValueParams,
+    def __init__(self, model: MarketModel, params: NoiseParams | ValueParams | InformedParams,
                  venue: str, rate_per_s: float) -> None:
         super().__init__(model)
         self.params = params
@@ -146,7 +147,7 @@ class _Crowd(Trader):
         return self.exchange.position_lots(account)
 
 
-class NoiseTraders(_Crowd):
+class NoiseTraders(Crowd):
     """``count`` noise accounts sending random market and limit orders.
 
     Each step: ``Poisson(rate_per_s * step_s)`` orders, each from a random account; a market
@@ -211,7 +212,7 @@ class NoiseTraders(_Crowd):
             self.exchange.cancel(account, order_id)  # UNKNOWN_ORDER if it has filled: fine
 
 
-class ValueTraders(_Crowd):
+class ValueTraders(Crowd):
     """``count`` informed accounts trading toward a noisy estimate of the fundamental value.
 
     Each step: ``Poisson(rate)`` decisions (the self-exciting rate), each by a random account
@@ -262,4 +263,4 @@ class ValueTraders(_Crowd):
             ex.submit(account, side, IOC, lots, limit)
 
 
-__all__ = ["NoiseTraders", "ValueTraders", "RandomBlocks", "capped_order"]
+__all__ = ["Crowd", "NoiseTraders", "ValueTraders", "RandomBlocks", "capped_order"]

@@ -31,12 +31,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from agents import stages
-from agents.base import Trader, limit_ticks
-from agents.excitation import Excitation
-from agents.flow import RandomBlocks
+from agents.base import limit_ticks
+from agents.flow import Crowd
 from agents.params import InformedParams
 from sim.exchange import BUY, IOC, SELL, Status
 from sim.model import MarketModel
@@ -45,7 +42,7 @@ BPS = 1e-4
 _EPS = 1e-9
 
 
-class InformedTraders(Trader):
+class InformedTraders(Crowd):
     """``count`` informed accounts on one venue (a crowd: one mesa agent).
 
     Args:
@@ -63,22 +60,13 @@ class InformedTraders(Trader):
     stage = stages.VALUE
 
     def __init__(self, model: MarketModel, params: InformedParams, venue: str = "perp") -> None:
-        super().__init__(model)
-        self.params = params
-        self.trade_on(venue)
+        super().__init__(model, params, venue, params.rate_per_s)
         n = params.count
-        self.accounts = (self.open_accounts(n, params.wallet, params.leverage, venue)
-                         if n > 0 else np.zeros(0, dtype=np.int64))
-        self._account_list = self.accounts.tolist()
-        rng = model.random_stream(f"{venue}/informed")
-        self.errors = (params.estimate_noise_bps * BPS * rng.standard_normal(n)).tolist()
+        self.errors = (params.estimate_noise_bps * BPS
+                       * self.draws.rng.standard_normal(n)).tolist()
         self._last_t = [model.t] * n
-        self.draws = RandomBlocks(rng)
-        self.excitation = Excitation(params.rate_per_s, params.excitation, model.step_s)
         self.budget_usd = params.participation_burst_notional
         self.traded_usd = 0.0
-        self._lot = self.exchange.config.lot_size
-        self._tick = self.exchange.config.tick_size
 
     def act(self) -> None:
         """Refill the budget, draw this step's decisions, trade each toward its target."""
@@ -87,14 +75,9 @@ class InformedTraders(Trader):
         volume = m.volume_usd["perp"] + m.volume_usd["spot"]
         self.budget_usd = min(p.participation_burst_notional,
                               self.budget_usd + p.participation * volume)
-        if not self._account_list:
-            return
-        n = self.draws.poisson(self.excitation.rate * m.step_s)
-        self.excitation.update(n, m.move_bps, m.liquidated_usd)
-        for _ in range(n):
-            i = min(int(self.draws.uniform() * len(self._account_list)),
-                    len(self._account_list) - 1)
-            self.decide(i)
+        n_traders = len(self._account_list)
+        for _ in range(self._arrivals()):
+            self.decide(min(int(self.draws.uniform() * n_traders), n_traders - 1))
 
     def estimate(self, i: int) -> float:
         """Advance trader ``i``'s error to now; return its estimate ``V * exp(e_i)`` (USD)."""
@@ -121,7 +104,7 @@ class InformedTraders(Trader):
     def decide(self, i: int) -> None:
         """Trade trader ``i`` toward its target: one IOC of at most ``clip_notional``."""
         ex = self.exchange
-        price = ex.mid_price or ex.last_price or self.model.index
+        price = self.reference_price()
         estimate = self.estimate(i)
         account = self._account_list[i]
         held = ex.position_lots(account) * self._lot * price

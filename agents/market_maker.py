@@ -240,7 +240,8 @@ class MarketMaker(Trader):
 
     Attributes:
         fair: the fair value (USD) the quotes are centred on before the inventory skew.
-        flow_memory: the signed taker flow remembered (USD), ``Phi`` of the module docstring.
+        flow_memory: the signed taker flow remembered (USD), ``Phi`` of the module docstring
+            (kept by a learning maker only).
         messages_sent: order entries and cancels the exchange accepted from this maker.
         paused: True between ``pause()`` and ``resume()``.
         pulled: True while realized volatility keeps the quotes pulled.
@@ -276,8 +277,7 @@ class MarketMaker(Trader):
             self._pull = 1.0
         else:
             self._pull = 1.0 - 0.5 ** (model.step_s / params.anchor_half_life_s)
-        self.fair = model.index
-        self.fair = self.anchor_price()  # the index itself with no anchor
+        self.fair = model.index if params.anchor == "none" else self.anchor_price()
         self.flow_memory = 0.0
 
     # ------------------------------------------------------------------ the step
@@ -308,15 +308,16 @@ class MarketMaker(Trader):
         """Move the fair value by the last step's taker flow, then pull it toward the anchor
         target (the module docstring's two rules)."""
         p = self.params
-        m = self.model
-        flow = (m.taker_flow_usd[self.venue]
-                + p.cross_venue_weight * m.taker_flow_usd[self._other_venue])
-        remembered = self.flow_memory * self._memory_keep
-        if flow != 0.0 and p.impact_bps_per_musd > 0.0:
-            moved = (concave_flow(remembered + flow, p.concavity_notional)
-                     - concave_flow(remembered, p.concavity_notional))
-            self.fair *= math.exp(self.impact_per_usd(mid) * moved)
-        self.flow_memory = remembered + flow
+        if p.impact_bps_per_musd > 0.0:
+            m = self.model
+            flow = (m.taker_flow_usd[self.venue]
+                    + p.cross_venue_weight * m.taker_flow_usd[self._other_venue])
+            remembered = self.flow_memory * self._memory_keep
+            if flow != 0.0:
+                moved = (concave_flow(remembered + flow, p.concavity_notional)
+                         - concave_flow(remembered, p.concavity_notional))
+                self.fair *= math.exp(self.impact_per_usd(mid) * moved)
+            self.flow_memory = remembered + flow
         if self._pull == 1.0:
             self.fair = self.anchor_target(mid)
         else:
@@ -337,8 +338,8 @@ class MarketMaker(Trader):
         """Return the resting notional within ``depth_band_bps`` of ``mid``, both sides (USD)."""
         band = self.params.depth_band_bps * BPS
         ex = self.exchange
-        ask_lots, ask_value = ex.depth_to_price(BUY, math.ceil(mid * (1.0 + band) / self._tick))
-        bid_lots, bid_value = ex.depth_to_price(SELL, math.floor(mid * (1.0 - band) / self._tick))
+        _, ask_value = ex.depth_to_price(BUY, math.ceil(mid * (1.0 + band) / self._tick))
+        _, bid_value = ex.depth_to_price(SELL, math.floor(mid * (1.0 - band) / self._tick))
         return (ask_value + bid_value) * self._tick * self._lot
 
     def inventory_notional(self, price: float) -> float:
