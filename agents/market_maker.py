@@ -408,8 +408,12 @@ class MarketMaker(Trader):
         if stale:
             self._sync(stale)
         self._band = None
+        # A maker that leans past its limit widens its adding side there, which the slope
+        # below leaves out: no shortcut while it does.
+        leaning = (p.inventory_hard_limit > 1.0
+                   and abs(inventory) >= p.max_inventory_notional)
         if not forced and bids.key == bid_key and asks.key == ask_key and \
-                vol <= p.reference_vol_bps * BPS and abs(inventory) < p.max_inventory_notional:
+                vol <= p.reference_vol_bps * BPS and not leaning:
             # How far the fair price may move before either inner quote leaves its
             # hysteresis band: the distance left, in grid steps, over the steepest slope of
             # the target in steps per USD, (1 + h)(1 + 2 * aversion * h) / (tick * grid).
