@@ -16,6 +16,11 @@ gives the far book, so that a large order meets more and more resistance as it w
   book is empty), half-life ``reference_half_life_s``: ``c += a * (mid - c)`` with
   ``a = 1 - 2 ** (-step_s / half_life)``, so the ladder does not chase every tick. Bids rest at
   ``c * (1 - x_k)`` rounded down to the tick, asks at ``c * (1 + x_k)`` rounded up.
+- **Inventory.** With ``inventory_skew_bps_per_musd = k`` the ladder is centred on
+  ``c * exp(-k * 1e-4 * q)``, ``q`` the provider's position in millions of USD (at the mid): a
+  provider that has sold leans its whole ladder up and buys back, so it absorbs a drift of
+  the price for a while but is no sink without limit (the inventory term of Avellaneda &
+  Stoikov 2008, at the scale of the far book).
 - **Refill.** A level whose orders were taken is restored toward its target lots by
   ``ceil(missing * step_s / refill_s)`` lots per step (an added post-only order at the level's
   price, so the rest of the level keeps its queue place), an exponential return with time
@@ -153,13 +158,17 @@ class LatentLiquidity(Trader):
         else:
             self._share = self.refill_share
             self.centre += self.alpha * (reference - self.centre)
+        centre = self.centre
+        if p.inventory_skew_bps_per_musd:
+            held_musd = self.exchange.position_lots(self.account) * self._lot * reference / 1e6
+            centre *= math.exp(-p.inventory_skew_bps_per_musd * BPS * held_musd)
         stressed = self.vol.per_s * math.sqrt(60.0) > p.stress_vol_bps * BPS
         if stressed != self.stressed:
             self.stressed = stressed
             for book_side in self._sides:
                 book_side.lots = -1
         for book_side in self._sides:
-            self._sync(book_side)
+            self._sync(book_side, centre)
 
     def level_lots(self, side: int) -> list[tuple[int, int]]:
         """Return (price in ticks, resting lots) of each level of ``side``, nearest first
@@ -175,10 +184,9 @@ class LatentLiquidity(Trader):
 
     # ------------------------------------------------------------------ internals
 
-    def _sync(self, book_side: _Side) -> None:
+    def _sync(self, book_side: _Side, centre: float) -> None:
         ex = self.exchange
         account = self.account
-        centre = self.centre
         side = book_side.side
         if (book_side.lots >= 0 and ex.resting_lots(account, side) == book_side.lots
                 and abs(centre - book_side.centre) < book_side.slack):

@@ -167,6 +167,9 @@ class LatentLiquidityParams(_Params):
         0.5, ge=0, le=1, description="share of the depth pulled in stress, nearest levels first")
     max_orders_per_level: int = Field(
         8, ge=1, le=100, description="refill orders a level may hold before it is merged into one")
+    inventory_skew_bps_per_musd: float = Field(
+        0.0, ge=0, le=1000, description="the ladder's centre moves this many bp per million "
+        "USD held, against the position (0: a sink without limit)")
 
     @model_validator(mode="after")
     def _offsets_ordered(self) -> LatentLiquidityParams:

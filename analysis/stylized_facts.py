@@ -158,10 +158,13 @@ def heatmap_concentration(long: np.ndarray, short: np.ndarray, top_share: float 
 
 def basis_facts(series: pd.DataFrame) -> dict[str, float]:
     """Return how tightly the perpetual follows the index: the correlation of their 1-minute
-    log returns (the perp's mid, whose changes carry no bid-ask bounce) and the median
-    ``|mid / index - 1|`` in bp; NaN for a series without those columns."""
+    log returns (the perp's mid, whose changes carry no bid-ask bounce), the median
+    ``|mid / index - 1|`` in bp, and the share of minutes in which the index did not move at
+    all (a spot market that stopped trading: real indices move every minute); NaN for a
+    series without those columns."""
     if not {"mid", "index"} <= set(series.columns):
-        return {"perp_index_corr_1m": float("nan"), "premium_median_bp": float("nan")}
+        return {"perp_index_corr_1m": float("nan"), "premium_median_bp": float("nan"),
+                "index_flat_share_1m": float("nan")}
     perp = log_returns(series, 60.0, "mid")
     index = log_returns(series, 60.0, "index")
     n = min(len(perp), len(index))
@@ -170,8 +173,10 @@ def basis_facts(series: pd.DataFrame) -> dict[str, float]:
             if both.sum() > 2 and perp[:n][both].std() > 0 and index[:n][both].std() > 0
             else float("nan"))
     premium = (series["mid"] / series["index"] - 1.0).abs().dropna()
+    moved = index[np.isfinite(index)]
     return {"perp_index_corr_1m": corr,
-            "premium_median_bp": float(premium.median() * 1e4) if len(premium) else float("nan")}
+            "premium_median_bp": float(premium.median() * 1e4) if len(premium) else float("nan"),
+            "index_flat_share_1m": float(np.mean(moved == 0.0)) if len(moved) else float("nan")}
 
 
 def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,

@@ -131,3 +131,27 @@ def test_count_zero_adds_no_agent_and_moves_no_id():
                                                "agents.latent_liquidity.count": 1}))
     assert len(more.agents.pop("latent_liquidity")) == 1
     assert ids(more) == ids(base)
+
+
+def test_a_provider_that_has_bought_leans_its_ladder_down():
+    # Skew 10 bp per million USD held. The first step builds the ladder on 100,000; a taker
+    # then sells into the 10 bp bid (20,020 lots at 99,900): the provider is long 20.02 BTC.
+    model, agent = _provider(inventory_skew_bps_per_musd=10.0, stress_vol_bps=5000.0,
+                             **TWO_LEVELS)
+    model.step()
+    ex = model.perp
+    taker = int(ex.open_accounts(1, 1e9, 10.0)[0])
+    assert ex.submit(taker, SELL, MARKET, 20_020).status is Status.OK
+    model.step()
+    # The mid is (99,000 + 100,100) / 2 = 99,550; a = 1 - 2 ** (-1 / 3600) = 1.9252e-4, so
+    # c = 100,000 - a * 450 = 99,999.9134. Held: 20.02 BTC * 99,550 = 1.992991 M USD, a lean
+    # of exp(-10e-4 * 1.992991) = 0.9980090: the ladder's centre is 99,800.81 and the 10 bp
+    # ask moves from 100,100 to 99,800.81 * 1.001 = 99,900.61, rounded up to 99,900.7.
+    assert agent.level_lots(SELL)[0][0] == 999_007
+    # Without a skew the ask stays where it was (the centre moved 0.09 USD, inside 2 bp).
+    model, plain = _provider(stress_vol_bps=5000.0, **TWO_LEVELS)
+    model.step()
+    taker = int(model.perp.open_accounts(1, 1e9, 10.0)[0])
+    model.perp.submit(taker, SELL, MARKET, 20_020)
+    model.step()
+    assert plain.level_lots(SELL)[0][0] == 1_001_000
