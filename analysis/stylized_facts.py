@@ -156,15 +156,24 @@ def heatmap_concentration(long: np.ndarray, short: np.ndarray, top_share: float 
     return float(np.mean(top / sums[live]))
 
 
+def longest_run(flags: np.ndarray) -> int:
+    """Return the length of the longest run of consecutive True values in ``flags``."""
+    best = run = 0
+    for flag in np.asarray(flags, dtype=bool):
+        run = run + 1 if flag else 0
+        best = max(best, run)
+    return best
+
+
 def basis_facts(series: pd.DataFrame) -> dict[str, float]:
     """Return how tightly the perpetual follows the index: the correlation of their 1-minute
     log returns (the perp's mid, whose changes carry no bid-ask bounce), the median
-    ``|mid / index - 1|`` in bp, and the share of minutes in which the index did not move at
-    all (a spot market that stopped trading: real indices move every minute); NaN for a
-    series without those columns."""
+    ``|mid / index - 1|`` in bp, and the longest run of minutes in which the index did not
+    move at all (``index_longest_flat_min``: a quoting grid leaves a few, a spot market that
+    stopped trading leaves hours); NaN for a series without those columns."""
     if not {"mid", "index"} <= set(series.columns):
         return {"perp_index_corr_1m": float("nan"), "premium_median_bp": float("nan"),
-                "index_flat_share_1m": float("nan")}
+                "index_longest_flat_min": float("nan")}
     perp = log_returns(series, 60.0, "mid")
     index = log_returns(series, 60.0, "index")
     n = min(len(perp), len(index))
@@ -173,10 +182,9 @@ def basis_facts(series: pd.DataFrame) -> dict[str, float]:
             if both.sum() > 2 and perp[:n][both].std() > 0 and index[:n][both].std() > 0
             else float("nan"))
     premium = (series["mid"] / series["index"] - 1.0).abs().dropna()
-    moved = index[np.isfinite(index)]
     return {"perp_index_corr_1m": corr,
             "premium_median_bp": float(premium.median() * 1e4) if len(premium) else float("nan"),
-            "index_flat_share_1m": float(np.mean(moved == 0.0)) if len(moved) else float("nan")}
+            "index_longest_flat_min": float(longest_run(index == 0.0))}
 
 
 def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,

@@ -34,7 +34,7 @@ REALISM_BOUNDS: tuple[tuple[str, str, float, float], ...] = (
     ("largest_oi_drop_30m", "whale_hunt", 0.10, 1.0),
     ("heatmap_top5pct_share", "*", 0.25, 1.0),
     ("perp_index_corr_1m", "calm", 0.95, 1.0),
-    ("index_flat_share_1m", "*", 0.0, 0.01),
+    ("index_longest_flat_min", "*", 0.0, 30.0),
 )
 
 

@@ -91,13 +91,16 @@ def test_whale_hunt_has_no_one_minute_wick_of_a_whole_book_walk():
 
 
 @pytest.mark.slow
-def test_the_trial_market_makes_tails_and_clustering_the_pinned_market_does_not():
-    # The fundamental's volatility held constant, no jumps: whatever clusters is made inside
-    # the market. The pinned calm, whose index is its random input, is the null: it must read
-    # no clustering, or the statistic sees something that is not there. Measured (seed 1,
-    # 12 h, the first 2 h left out): trial kurtosis 4.75, |r| autocorrelation 0.29 at lag 10
-    # and 0.22 at lag 30; calm -0.004, -0.048 and 0.009 (seed 0: trial 9.4 / 0.16 / 0.15, calm
-    # 0.28 / -0.067 / 0.022). The targets: kurtosis >= 3, 0.05 at lag 10, 0.04 at 30.
+def test_the_trial_market_keeps_trading_and_the_clustering_statistic_reads_none_on_the_null():
+    # The fundamental's volatility held constant, no jumps (seed 1, 12 h, the first 2 h left
+    # out). The trial's spot market keeps trading: its index never stands still for more than
+    # 30 minutes and the perpetual follows it. (An earlier trial, whose makers heard no public
+    # news and whose latent book was a sink without limit, froze for hours once its informed
+    # traders reached their caps and its makers their limits; its flat hours read as
+    # "volatility clustering": docs/price_formation.md.) The pinned calm, whose index is its
+    # random input, is the null of the clustering statistic: it must read no clustering.
+    # Measured on calm seed 1: kurtosis -0.004, |r| autocorrelation -0.048 at lag 10 and
+    # 0.009 at lag 30.
     from pathlib import Path
 
     from scenarios.realism import facts_of_run
@@ -106,7 +109,7 @@ def test_the_trial_market_makes_tails_and_clustering_the_pinned_market_does_not(
     trial = Path(__file__).resolve().parent.parent / "docs" / "price_formation_trial.yaml"
     made = facts_of_run(str(trial), 1, settings, skip_s=7200.0)
     pinned = facts_of_run("calm", 1, settings, skip_s=7200.0)
-    assert made["excess_kurtosis_1m"] >= 3.0
-    assert made["acf_abs_lag10"] >= 0.05 and made["acf_abs_lag30"] >= 0.04
+    assert made["index_longest_flat_min"] <= 30
+    assert made["perp_index_corr_1m"] >= 0.95
     assert pinned["excess_kurtosis_1m"] < 1.0
     assert pinned["acf_abs_lag10"] < 0.03 and pinned["acf_abs_lag30"] < 0.03

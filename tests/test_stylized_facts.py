@@ -146,20 +146,22 @@ def test_basis_facts_by_hand():
     mirrored = pd.DataFrame({"t": t, "index": index, "mid": 1e10 / index})
     assert basis_facts(mirrored)["perp_index_corr_1m"] == pytest.approx(-1.0)
     # The index moves in every one of the 60 minutes: no flat minute.
-    assert facts["index_flat_share_1m"] == 0.0
+    assert facts["index_longest_flat_min"] == 0
 
 
-def test_index_flat_share_counts_the_minutes_a_frozen_spot_market_leaves():
+def test_the_longest_flat_run_finds_a_spot_market_that_stopped_trading():
     from analysis.stylized_facts import basis_facts
 
-    # 61 one-minute closes, 60 returns: the index moves 10 bp a minute for 45 minutes, then
-    # stands still (a spot market that stopped trading) for 15: 15 / 60 = 0.25 of the minutes.
+    # 61 one-minute closes, 60 returns. The index stands still in minutes 5-6 (a quoting grid:
+    # a run of 2) and 31-45 (a market that stopped trading: a run of 15), and moves in the
+    # other 43: the longest run is 15.
     t = np.arange(1, 62) * 60.0
-    steps = np.where(np.arange(61) < 46, 1e-3, 0.0)
-    steps[0] = 0.0
+    steps = np.full(61, 1e-3)
+    steps[[0, 5, 6]] = 0.0
+    steps[31:46] = 0.0
     index = 100_000.0 * np.exp(np.cumsum(steps))
     facts = basis_facts(pd.DataFrame({"t": t, "index": index, "mid": index}))
-    assert facts["index_flat_share_1m"] == pytest.approx(15 / 60)
+    assert facts["index_longest_flat_min"] == 15
 
 
 def test_realism_facts_leave_out_the_burn_in():
