@@ -15,8 +15,10 @@ premium has reverted. Each look (every ``interval_s``):
   outgrows the arbitrageurs' capital stays, and funding can run away;
 - with a spot book, the spot account is brought to the opposite of the perp position (IOC on
   spot, at most ``hedge_slippage_bps`` from the spot mid); a hedge left short by a partial fill
-  is completed at the next look. With an exogenous index (``model.spot is None``) the perp
-  leg alone is traded: a basis bet on convergence to the index.
+  is completed at the next look. With a basket of spot venues the hedge is on the major one
+  (``model.spot``); the cross-venue arbitrageurs (``agents.venue_arbitrage``) carry it on.
+  With an exogenous index (``model.spot is None``) the perp leg alone is traded: a basis bet
+  on convergence to the index.
 """
 
 from __future__ import annotations

@@ -21,12 +21,9 @@ def limit_ticks(price: float, side: int, tick_size: float) -> int:
 
 
 def venue_exchange(model: MarketModel, venue: str) -> Exchange:
-    """Return the exchange of ``venue``: "perp", or "spot" when the model has a spot book."""
-    if venue == "perp":
-        return model.perp
-    if venue == "spot" and model.spot is not None:
-        return model.spot
-    raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
+    """Return the exchange of ``venue``: "perp", or one of the model's spot venues ("spot",
+    "spot1", ...)."""
+    return model.exchange(venue)
 
 
 class Trader(mesa.Agent):
@@ -48,17 +45,19 @@ class Trader(mesa.Agent):
         super().__init__(model)
 
     def trade_on(self, venue: str) -> Exchange:
-        """Trade on ``venue`` ("perp" or "spot"): set ``venue`` and ``exchange``; a spot agent
-        acts in ``stages.SPOT``, before the index is read. Return the exchange."""
+        """Trade on ``venue`` ("perp" or a spot venue: "spot", "spot1", ...): set ``venue`` and
+        ``exchange``; a spot agent acts in ``stages.SPOT``, before the index is read. Return
+        the exchange."""
         self.exchange = venue_exchange(self.model, venue)
         self.venue = venue
-        if venue == "spot":
+        if venue != "perp":
             self.stage = stages.SPOT
         return self.exchange
 
     def open_accounts(self, n: int, wallet: float, leverage: float,
                       venue: str = "perp") -> np.ndarray:
-        """Open ``n`` accounts on ``venue`` for this agent; return their ids."""
+        """Open ``n`` accounts on ``venue`` ("perp" or a spot venue) for this agent; return
+        their ids."""
         return self.model.open_accounts(self, n, wallet, leverage, venue)
 
     def act(self) -> None:

@@ -18,7 +18,7 @@ per decision, not less than one lot, as an IOC limited to the price at which its
 asks for the position it would end with, ``V_i * exp(-(held + order) / (position_per_bp *
 1e4))`` (USD signed): it buys no higher, and sells no lower, than where it would want exactly
 that position. The crowd's participation cap is a budget: each step adds ``participation``
-times the market's traded volume (both venues) of the last step, kept up to
+times the market's traded volume (every venue's) of the last step, kept up to
 ``participation_burst_notional``; an order is cut to the budget left. Capital and the cap are
 what let an uninformed push stay in the price for a while: after a large metaorder the informed
 can lean against it only as fast as the market trades.
@@ -48,7 +48,7 @@ class InformedTraders(Crowd):
     Args:
         model: the market.
         params: ``InformedParams``.
-        venue: "perp" (stages.VALUE) or "spot" (stages.SPOT).
+        venue: "perp" (stages.VALUE) or a spot venue ("spot", "spot1", ...: stages.SPOT).
 
     Attributes:
         errors: each trader's current log error ``e_i`` (as of its last decision).
@@ -72,7 +72,8 @@ class InformedTraders(Crowd):
         """Refill the budget, draw this step's decisions, trade each toward its target."""
         p = self.params
         m = self.model
-        volume = m.volume_usd["perp"] + m.volume_usd["spot"]
+        # With one spot venue: 0 + perp + spot, the same float as perp + spot.
+        volume = sum(m.volume_usd.values())
         self.budget_usd = min(p.participation_burst_notional,
                               self.budget_usd + p.participation * volume)
         n_traders = len(self._account_list)

@@ -6,14 +6,16 @@ liquidity providers who learn from order flow):
 
 - *Learning from flow* (Kyle 1985, 'Continuous auctions and insider trading': the price moves
   by lambda per unit of net order flow). Each step the signed taker flow ``f`` of its venue
-  and ``cross_venue_weight`` times the other venue's (``model.taker_flow_usd``) moves ``log F``
-  by ``lambda_t * (G(Phi + f) - G(Phi))``, where ``Phi`` is the flow remembered with half-life
-  ``flow_memory_s`` and ``G(Phi) = sign(Phi) 2 Phi0 (sqrt(1 + |Phi| / Phi0) - 1)`` with
-  ``Phi0 = concavity_notional``. For flow small against ``Phi0``, ``G`` is linear (Kyle); a
-  long run of one-sided flow, which a maker reads as one metaorder, moves the price as its
-  square root, the concave impact of fairly priced metaorders (Farmer, Gerig, Lillo &
-  Waelbroeck 2013, 'How efficiency shapes market impact'; Toth et al. 2011, the square-root
-  law). The moves are permanent: nothing in ``G`` decays back, only the memory fades.
+  and ``cross_venue_weight`` times the other venues' flow summed (``model.taker_flow_usd``:
+  for a spot maker the perpetual's and every other spot venue's, for a perp maker every spot
+  venue's) moves ``log F`` by ``lambda_t * (G(Phi + f) - G(Phi))``, where ``Phi`` is the
+  flow remembered with half-life ``flow_memory_s`` and ``G(Phi) = sign(Phi) 2 Phi0 (sqrt(1 +
+  |Phi| / Phi0) - 1)`` with ``Phi0 = concavity_notional``. For flow small against ``Phi0``,
+  ``G`` is linear (Kyle); a long run of one-sided flow, which a maker reads as one
+  metaorder, moves the price as its square root, the concave impact of fairly priced
+  metaorders (Farmer, Gerig, Lillo & Waelbroeck 2013, 'How efficiency shapes market impact';
+  Toth et al. 2011, the square-root law). The moves are permanent: nothing in ``G`` decays
+  back, only the memory fades.
 - ``lambda_t = impact_bps_per_musd * 1e-10 * v * d``: ``v = min(impact_max_vol_multiple,
   max(1, vol / reference_vol))`` grows with realized volatility (of ``F`` itself), ``d = clip(
   reference_depth_notional / visible depth, 1/k, k)``, ``k = impact_max_depth_multiple``,
@@ -236,7 +238,8 @@ class MarketMaker(Trader):
         model: the market.
         params: quoting parameters (``MarketMakerParams``; ``count`` is the builder's business:
             one agent per maker).
-        venue: "perp" (acts in stages.MAKER) or "spot" (quotes ``model.spot`` in stages.SPOT).
+        venue: "perp" (acts in stages.MAKER) or a spot venue ("spot", "spot1", ...: quotes
+            that book in stages.SPOT).
 
     Attributes:
         fair: the fair value (USD) the quotes are centred on before the inventory skew.
@@ -269,7 +272,7 @@ class MarketMaker(Trader):
         self._bids = _Side(BUY)
         self._asks = _Side(SELL)
         self._band: tuple[float, float, int] | None = None  # (fair, half width USD, position)
-        self._other_venue = "spot" if venue == "perp" else "perp"
+        self._other_venues = tuple(name for name in model.taker_flow_usd if name != venue)
         self._memory_keep = 0.5 ** (model.step_s / params.flow_memory_s)
         if params.anchor == "none":
             self._pull = 0.0
@@ -310,8 +313,9 @@ class MarketMaker(Trader):
         p = self.params
         if p.impact_bps_per_musd > 0.0:
             m = self.model
-            flow = (m.taker_flow_usd[self.venue]
-                    + p.cross_venue_weight * m.taker_flow_usd[self._other_venue])
+            # With one spot venue the sum has one term: the same float as the term itself.
+            other = sum(m.taker_flow_usd[name] for name in self._other_venues)
+            flow = m.taker_flow_usd[self.venue] + p.cross_venue_weight * other
             remembered = self.flow_memory * self._memory_keep
             if flow != 0.0:
                 moved = (concave_flow(remembered + flow, p.concavity_notional)

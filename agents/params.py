@@ -195,6 +195,22 @@ class ArbitrageurParams(_Params):
         "from the spot mid (protects against a gap)")
 
 
+class VenueArbitrageParams(_Params):
+    """Arbitrageurs between the spot venues of the index basket (``agents.venue_arbitrage``)."""
+
+    count: int = Field(1, ge=0, le=100, description="number of arbitrageurs (acting only "
+                       "when the basket has extra venues)")
+    wallet: float = Field(2_000_000.0, gt=0, le=1e12, description="USD per venue")
+    leverage: float = Field(5.0, ge=1, description="account leverage (a short on a spot "
+                            "venue is held on margin)")
+    threshold_bps: float = Field(
+        3.0, ge=0, le=10_000, description="a venue's best bid must exceed another's best ask "
+        "by this much beyond both taker fees")
+    clip_notional: float = Field(100_000.0, gt=0, le=1e12, description="most USD per trade")
+    max_inventory_notional: float = Field(
+        2_000_000.0, gt=0, le=1e12, description="most USD held on any one venue, long or short")
+
+
 class NoiseParams(_Params):
     """Small random market and limit flow."""
 

@@ -25,8 +25,10 @@ from agents.latent_liquidity import LatentLiquidity
 from agents.market_maker import MarketMaker
 from agents.params import WhaleParams
 from agents.retail import RetailCrowd
+from agents.venue_arbitrage import VenueArbitrageur
 from agents.whale import Whale, mark_grid_reader
-from scenarios.schema import Overrides, Scenario, load_scenario
+from scenarios.schema import Overrides, Scenario, SpotSpec, load_scenario
+from sim.exchange import ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
 from sim.heatmap_estimate import PublicHeatmapObserver
@@ -64,9 +66,15 @@ def build_market(scenario: Scenario) -> Market:
     fundamental = FundamentalProcess(ix.initial_price, ix.drift_per_year, ix.volatility_per_year,
                                      ix.jump_rate_per_day, ix.jump_mean, ix.jump_std,
                                      ix.vol_of_vol, ix.vol_half_life_s)
-    spot_config = ix.spot.to_config(ix.initial_price) if ix.model == "spot" else None
+    basket = ix.spot.basket
+    spot_configs: list[ExchangeConfig] = []
+    spot_weights: list[float] = []
+    if ix.model == "spot":  # the major venue, then the basket's extra venues on its rules
+        spot_configs = [ix.spot.to_config(ix.initial_price)] * (1 + len(basket.venues))
+        spot_weights = [1.0, *(venue.weight for venue in basket.venues)]
     model = MarketModel(sc.exchange.to_config(ix.initial_price), fundamental, seed=sc.seed,
-                        spot_config=spot_config, step_s=sc.step_s)
+                        spot_configs=spot_configs, spot_weights=spot_weights,
+                        clip_bps=basket.clip_bps, step_s=sc.step_s)
     agents: dict[str, list] = {}
 
     def add(kind: str, agent: object) -> None:
@@ -103,6 +111,12 @@ def build_market(scenario: Scenario) -> Market:
         add("spot_informed", InformedTraders(model, ix.spot.informed, venue="spot"))
     if a.informed.count:
         add("informed", InformedTraders(model, a.informed))
+    if ix.model == "spot" and basket.venues:
+        # The extra venues come after every agent above, so that their unique ids stay.
+        for name, venue in zip(model.spot_names[1:], basket.venues, strict=True):
+            _add_spot_venue(model, ix.spot.scaled(venue.depth_scale), name, add)
+        for _ in range(basket.arbitrage.count):
+            add("venue_arbitrageur", VenueArbitrageur(model, basket.arbitrage))
     _schedule_events(model, sc, agents)
     out = sc.outputs
     series_every = max(1, round(out.series_interval_s / sc.step_s))
@@ -110,6 +124,20 @@ def build_market(scenario: Scenario) -> Market:
     edges = price_edges(ix.initial_price, out.heatmap_range_pct, out.heatmap_bin_usd)
     recorder = Recorder(model, series_every, heatmap_every, edges, n_steps(sc))
     return Market(sc, model, recorder, agents)
+
+
+def _add_spot_venue(model: MarketModel, spot: SpotSpec, venue: str,
+                    add: Callable[[str, object], None]) -> None:
+    """Build an extra spot venue's population (the major venue's, as ``spot`` scales it),
+    named by kind as the major venue's are, with ``venue`` for "spot" ("spot1_value")."""
+    for _ in range(spot.makers.count):
+        add(f"{venue}_market_maker", MarketMaker(model, spot.makers, venue=venue))
+    if spot.value.count:
+        add(f"{venue}_value", ValueTraders(model, spot.value, venue=venue))
+    for _ in range(spot.latent_liquidity.count):
+        add(f"{venue}_latent_liquidity", LatentLiquidity(model, spot.latent_liquidity, venue=venue))
+    if spot.informed.count:
+        add(f"{venue}_informed", InformedTraders(model, spot.informed, venue=venue))
 
 
 def _public_heatmap_reader(model: MarketModel, params: WhaleParams) -> Callable | None:
@@ -180,7 +208,7 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Ove
 def _manifest(market: Market, wall_s: float) -> dict:
     sc, model = market.scenario, market.model
     resolved = sc.resolved()
-    messages = model.perp.messages + (model.spot.messages if model.spot is not None else 0)
+    messages = model.perp.messages + sum(spot.messages for spot in model.spots)
     return {
         "scenario": sc.name,
         "scenario_sha256": sc.sha256(),

@@ -48,6 +48,7 @@ from agents.params import (
     NoiseParams,
     RetailParams,
     ValueParams,
+    VenueArbitrageParams,
     WhaleParams,
 )
 from sim.exchange import ExchangeConfig
@@ -56,6 +57,7 @@ from sim.exchange.perp import BTCUSDT_TIERS, MarginTier, tier_arrays
 
 __all__ = [
     "AgentsSpec",
+    "BasketSpec",
     "ExchangeSpec",
     "IndexJump",
     "IndexSpec",
@@ -67,6 +69,7 @@ __all__ = [
     "SweepRange",
     "SweepSpec",
     "TierRow",
+    "VenueSpec",
     "WhaleActive",
     "bundled_scenarios",
     "load_scenario",
@@ -80,6 +83,7 @@ MAX_HEATMAP_BINS = 100_000
 # or an overflow that would turn into inf or wrap around once it reaches numpy arrays.
 MAX_MAGNITUDE = 1e15
 MAX_FILE_BYTES = 1 << 20
+MAX_EXTRA_VENUES = 16
 NO_VALUE = object()  # a cross-field problem with no single value to show
 TIER_PRESETS: dict[str, tuple[MarginTier, ...]] = {"binance_btcusdt": BTCUSDT_TIERS}
 TIERS_EXPECTED = ("expected a preset ({presets}) or a list of rows with floor, max_leverage, mmr, "
@@ -184,8 +188,34 @@ class ExchangeSpec(_Spec):
 # ---------------------------------------------------------------------------------------------
 
 
+class VenueSpec(_Spec):
+    """An extra spot venue of the index basket: the major venue's population, smaller."""
+
+    depth_scale: float = Field(
+        gt=0, le=1, description="the venue's size relative to the major venue: every USD size "
+        "of its agents is the major venue's times this (SpotSpec.scaled)")
+    weight: float = Field(gt=0, le=1000, description="its weight in the index (the major "
+                          "venue's is 1)")
+
+
+class BasketSpec(_Spec):
+    """Extra spot venues: with them the index is the weighted mean of every venue's mid, each
+    clipped to ``median x (1 +/- clip_bps / 1e4)`` (``sim.model.basket_index``)."""
+
+    venues: list[VenueSpec] = Field(
+        default_factory=list, max_length=MAX_EXTRA_VENUES, description="the venues beyond the "
+        "major one (none: the major venue's mid is the index)")
+    clip_bps: float = Field(
+        100.0, ge=0, le=10_000, description="each venue's mid counts at most this far from the "
+        "venues' median")
+    arbitrage: VenueArbitrageParams = Field(
+        default_factory=VenueArbitrageParams, description="cross-venue arbitrageurs (built "
+        "only when there are extra venues)")
+
+
 class SpotSpec(_Spec):
-    """The spot market whose mid is the index: its own makers and value traders."""
+    """The spot market whose mid is the index: its own makers and value traders, and an
+    optional basket of further venues with the same population, scaled down."""
 
     makers: MarketMakerParams = Field(
         default_factory=lambda: MarketMakerParams(count=2, index_weight=1.0, anchor="fundamental"))
@@ -196,6 +226,7 @@ class SpotSpec(_Spec):
     lot_size: float = Field(0.001, gt=0)
     maker_fee: float = Field(0.0001, gt=-0.01, lt=0.01)
     taker_fee: float = Field(0.0002, gt=-0.01, lt=0.01)
+    basket: BasketSpec = Field(default_factory=BasketSpec)
 
     @field_validator("makers", "value", mode="before")
     @classmethod
@@ -205,6 +236,28 @@ class SpotSpec(_Spec):
         if isinstance(value, dict) and "count" not in value:
             return {**value, "count": 2 if info.field_name == "makers" else 5}
         return value
+
+    def scaled(self, depth_scale: float) -> SpotSpec:
+        """Return this spot population with every USD size times ``depth_scale`` (an extra
+        venue of the basket); counts, rates, prices and thresholds are unchanged.
+
+        Scaled: ``makers`` wallet, level_notional, max_inventory_notional; ``value`` wallet,
+        size_notional, max_position_notional; ``informed`` wallet, position_per_bp,
+        max_position_notional, clip_notional, participation_burst_notional;
+        ``latent_liquidity`` wallet, depth_notional. The makers' learning scales
+        (reference_depth_notional, concavity_notional) stay: a thinner book reads as thinner.
+        """
+        update = {}
+        for block, names in (
+                ("makers", ("wallet", "level_notional", "max_inventory_notional")),
+                ("value", ("wallet", "size_notional", "max_position_notional")),
+                ("informed", ("wallet", "position_per_bp", "max_position_notional",
+                              "clip_notional", "participation_burst_notional")),
+                ("latent_liquidity", ("wallet", "depth_notional"))):
+            params = getattr(self, block)
+            update[block] = params.model_copy(
+                update={name: getattr(params, name) * depth_scale for name in names})
+        return self.model_copy(update=update)
 
     def to_config(self, initial_price: float, price_levels: int = 1 << 17) -> ExchangeConfig:
         """Return the spot book's ``ExchangeConfig`` (fees and grid; no funding is charged and
@@ -589,13 +642,18 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
         except ValueError as exc:  # a rule of ExchangeConfig this schema does not mirror
             problems.append(("exchange", NO_VALUE, str(exc)))
 
+    if sc.index.model == "exogenous" and sc.index.spot.basket.venues:
+        problems.append(("index.spot.basket.venues", NO_VALUE,
+                         "a basket of spot venues needs index.model: spot"))
+
     max_leverage = sc.exchange.max_leverage
     leveraged = [(f"agents.{name}", getattr(sc.agents, name))
                  for name in AgentsSpec.model_fields]
     leveraged += [("index.spot.makers", sc.index.spot.makers),
                   ("index.spot.value", sc.index.spot.value),
                   ("index.spot.informed", sc.index.spot.informed),
-                  ("index.spot.latent_liquidity", sc.index.spot.latent_liquidity)]
+                  ("index.spot.latent_liquidity", sc.index.spot.latent_liquidity),
+                  ("index.spot.basket.arbitrage", sc.index.spot.basket.arbitrage)]
     for path, params in leveraged:
         leverage = getattr(params, "leverage", None)  # retail has a leverage_mix instead
         if leverage is not None and leverage > max_leverage:
@@ -929,6 +987,8 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
             if model is None:
                 return None
             continue
+        if isinstance(item, int):
+            continue  # an item of a list block: the list's field already named its model
         field = model.model_fields.get(item) if isinstance(item, str) else None
         annotation = field.annotation if field is not None else None
         # An optional block (``SweepSpec | None``) names its model among the union's members.

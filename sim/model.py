@@ -3,8 +3,10 @@
 One step (``step_s`` simulated seconds) is the story of DESIGN.md's data flow:
 
 1. the clock advances, scheduled events fire, the fundamental value moves;
-2. spot agents trade on the spot book and the index is read from it (its mid), or the
-   fundamental itself is the index (``exogenous``);
+2. spot agents trade on the spot books and the index is read from them: the mid of the one
+   book, or with a basket of venues the weighted mean of their mids, each clipped to a band
+   around their median (``basket_index``); or the fundamental itself is the index
+   (``exogenous``);
 3. the perpetual's clock and index move (premium sample, mark price);
 4. perpetual agents act in stage order (the roster and its order: ``agents.stages``);
 5. the exchange settles: stops and liquidations cascade, funding at funding times;
@@ -14,8 +16,10 @@ One step (``step_s`` simulated seconds) is the story of DESIGN.md's data flow:
    ``liquidated_usd``: what self-exciting crowds read); the recorder appends the step.
 
 Agents are ``mesa.Agent`` objects with an integer ``stage`` and an ``act()`` method; they reach
-the markets only through ``model.perp`` and ``model.spot`` (``sim.exchange.Exchange``). The model
-knows one stage by name, ``SPOT_STAGE``: its agents act on the spot venue before the index is
+the markets only through ``model.exchanges`` (``sim.exchange.Exchange`` by venue name): the
+perpetual ``model.perp`` ("perp") and the spot venues ``model.spots``, the major one
+``model.spot`` ("spot") first, then the basket's extra venues "spot1", "spot2", ... The model
+knows one stage by name, ``SPOT_STAGE``: its agents act on the spot venues before the index is
 read; every other stage is an agent's business, and the model only sorts by it.
 
 Random streams (common random numbers): every component draws from its own Generator,
@@ -28,8 +32,9 @@ from __future__ import annotations
 
 import heapq
 import math
+import statistics
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import mesa
 import numpy as np
@@ -37,9 +42,30 @@ import numpy as np
 from sim.exchange import Exchange, ExchangeConfig
 from sim.fundamental import FundamentalProcess
 
-SPOT_STAGE = 0  # agents of this stage act on the spot venue before the index is read
+SPOT_STAGE = 0  # agents of this stage act on the spot venues before the index is read
 
 NO_OWNER = -1
+
+
+def spot_venue_names(n_venues: int) -> list[str]:
+    """Return the names of ``n_venues`` spot venues: "spot" (the major one), "spot1", ..."""
+    return [f"spot{k}" if k else "spot" for k in range(n_venues)]
+
+
+def basket_index(mids: Sequence[float], weights: Sequence[float], clip_bps: float) -> float:
+    """Return the weighted mean of the venues' prices, each first clipped to the band
+    ``median x (1 +/- clip_bps / 1e4)`` around the median of all of them.
+
+    The median-capped index of the derivatives venues (Pionex, 'Index price'; Coinlocally,
+    'Index Price': a source beyond median x (1 +/- 3 %) counts at that bound; Thalex, 'How is
+    the index price calculated': +/- 0.5 %). One venue far from the others moves the index by
+    at most its weight share of the band, however far it goes.
+    """
+    median = statistics.median(mids)
+    low, high = median * (1.0 - clip_bps * 1e-4), median * (1.0 + clip_bps * 1e-4)
+    total = sum(weight * min(max(mid, low), high)
+                for mid, weight in zip(mids, weights, strict=True))
+    return total / sum(weights)
 
 
 class MarketModel(mesa.Model):
@@ -49,18 +75,41 @@ class MarketModel(mesa.Model):
         perp_config: the perpetual's contract and venue rules.
         fundamental: the fundamental value process.
         seed: the root seed; each component draws from its own ``random_stream``.
-        spot_config: rules of the spot book whose mid is the index; None makes the
-            fundamental value itself the index (``exogenous``).
+        spot_config: rules of the spot book whose mid is the index; None (and no
+            ``spot_configs``) makes the fundamental value itself the index (``exogenous``).
+        spot_configs: rules of each spot venue of a basket, the major venue first (instead of
+            ``spot_config``).
+        spot_weights: each venue's weight in the index (default 1 each).
+        clip_bps: each venue's price counts at most this far from the venues' median.
         step_s: simulated seconds per step.
+
+    Attributes:
+        spots: the spot venues' exchanges, the major venue first; ``spot`` is the major one
+            (None without a spot book); ``spot_names`` their names ("spot", "spot1", ...).
+        exchanges: every venue's exchange by name, "perp" first.
+        venue_mids: each spot venue's price as the last step's index read it: its mid, else
+            its last price, else the fundamental value.
     """
 
     def __init__(self, perp_config: ExchangeConfig, fundamental: FundamentalProcess, *,
                  seed: int, spot_config: ExchangeConfig | None = None,
+                 spot_configs: Sequence[ExchangeConfig] = (),
+                 spot_weights: Sequence[float] | None = None, clip_bps: float = 100.0,
                  step_s: float = 1.0) -> None:
         if not (isinstance(seed, int | np.integer) and seed >= 0):
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         if not (math.isfinite(step_s) and step_s > 0):
             raise ValueError(f"step_s must be a finite number > 0, got {step_s!r}")
+        if spot_config is not None and spot_configs:
+            raise ValueError("give spot_config (one venue) or spot_configs (a basket), not both")
+        configs = [spot_config] if spot_config is not None else list(spot_configs)
+        weights = [1.0] * len(configs) if spot_weights is None else list(spot_weights)
+        if len(weights) != len(configs) or not all(
+                math.isfinite(w) and w > 0 for w in weights):
+            raise ValueError(f"spot_weights must hold one finite weight > 0 per spot venue "
+                             f"({len(configs)}), got {spot_weights!r}")
+        if not (math.isfinite(clip_bps) and clip_bps >= 0):
+            raise ValueError(f"clip_bps must be a finite number >= 0, got {clip_bps!r}")
         super().__init__(rng=np.random.default_rng(np.random.SeedSequence(int(seed))))
         self.seed = int(seed)
         self.step_s = float(step_s)
@@ -68,14 +117,21 @@ class MarketModel(mesa.Model):
         self.fundamental = fundamental
         self._fundamental_rng = self.random_stream("fundamental")
         self.perp = Exchange(perp_config)
-        self.spot = Exchange(spot_config) if spot_config is not None else None
+        self.spots = [Exchange(config) for config in configs]
+        self.spot = self.spots[0] if self.spots else None
+        self.spot_names = spot_venue_names(len(self.spots))
+        self.spot_weights = weights
+        self.clip_bps = float(clip_bps)
+        self.exchanges = {"perp": self.perp, **dict(zip(self.spot_names, self.spots, strict=True))}
         self.index = fundamental.price
+        self.venue_mids: list[float] = []
         self.account_owner = np.full(1024, NO_OWNER, dtype=np.int64)
         self.owner_kind: dict[int, str] = {}
         self.fills = self.perp.drain_fills()
         self.liquidations = self.perp.drain_liquidations()
-        self.taker_flow_usd = {"perp": 0.0, "spot": 0.0}
-        self.volume_usd = {"perp": 0.0, "spot": 0.0}
+        venues = ["perp", "spot", *self.spot_names[1:]]
+        self.taker_flow_usd = dict.fromkeys(venues, 0.0)
+        self.volume_usd = dict.fromkeys(venues, 0.0)
         self.move_bps = 0.0
         self.liquidated_usd = 0.0
         self._last_perp_price = fundamental.price
@@ -89,10 +145,8 @@ class MarketModel(mesa.Model):
 
     def open_accounts(self, agent: mesa.Agent, n: int, wallet: float, leverage: float,
                       venue: str = "perp") -> np.ndarray:
-        """Open ``n`` accounts owned by ``agent`` on ``venue`` ("perp" or "spot")."""
-        exchange = self.perp if venue == "perp" else self.spot
-        if exchange is None:
-            raise ValueError(f"venue must be 'perp' or 'spot' (with a spot book), got {venue!r}")
+        """Open ``n`` accounts owned by ``agent`` on ``venue`` ("perp" or a spot venue's name)."""
+        exchange = self.exchange(venue)
         ids = exchange.open_accounts(n, wallet, leverage)
         if venue == "perp":  # outputs name the owner of every perp account
             if ids[-1] >= self.account_owner.shape[0]:
@@ -103,6 +157,14 @@ class MarketModel(mesa.Model):
             self.account_owner[ids] = agent.unique_id
         self.owner_kind[agent.unique_id] = getattr(agent, "kind", type(agent).__name__)
         return ids
+
+    def exchange(self, venue: str) -> Exchange:
+        """Return the exchange of ``venue``: "perp", or a spot venue ("spot", "spot1", ...)."""
+        exchange = self.exchanges.get(venue)
+        if exchange is None:
+            raise ValueError(f"venue must be one of the model's venues "
+                             f"({', '.join(self.exchanges)}), got {venue!r}")
+        return exchange
 
     def random_stream(self, name: str) -> np.random.Generator:
         """Return a new Generator for the component ``name``, spawned from the root seed.
@@ -142,15 +204,22 @@ class MarketModel(mesa.Model):
         value = self.fundamental.advance(self._fundamental_rng, self.step_s)
         order = self._activation_order()
         n_spot = self._n_spot
-        if self.spot is not None:
-            self.spot.begin_step(self.t, value, self.step_s)
+        if self.spots:
+            for spot in self.spots:
+                spot.begin_step(self.t, value, self.step_s)
             for agent in order[:n_spot]:
                 agent.act()
-            self.spot.settle()
-            # No output holds spot fills: drained so the log stays small, summed first.
-            self._publish_flow("spot", self.spot, self.spot.drain_fills())
-            mid = self.spot.mid_price
-            self.index = mid if mid is not None else (self.spot.last_price or value)
+            mids = []
+            for name, spot in zip(self.spot_names, self.spots, strict=True):
+                spot.settle()
+                # No output holds spot fills: drained so the log stays small, summed first.
+                self._publish_flow(name, spot, spot.drain_fills())
+                mid = spot.mid_price
+                mids.append(mid if mid is not None else (spot.last_price or value))
+            self.venue_mids = mids
+            # One venue is the index itself: no arithmetic on its mid.
+            self.index = (mids[0] if len(mids) == 1
+                          else basket_index(mids, self.spot_weights, self.clip_bps))
         else:
             self.index = value
         self.perp.begin_step(self.t, self.index, self.step_s)

@@ -3,7 +3,9 @@
 It observes the model after each step (``model.observers``): the step's fills and
 liquidations go into logs; the price, funding and open-interest series gets one row per
 ``series_every`` steps (volume and liquidated size summed over the row's steps); the true
-heatmap and the exchange invariants are sampled every ``heatmap_every`` steps.
+heatmap and the exchange invariants are sampled every ``heatmap_every`` steps. With a basket of
+spot venues the series also holds each venue's price as the index read it, ``spot_mid_0``
+(the major venue), ``spot_mid_1``, ... (``model.venue_mids``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class Recorder:
         heatmap_every: steps per heatmap snapshot (and invariant check).
         price_edges: the heatmap's price grid (USD).
         expected_steps: steps the run will take, to size the arrays once.
+
+    Attributes:
+        columns: the series' columns: ``SERIES_COLUMNS``, then ``spot_mid_k`` for each spot
+            venue when the index is a basket of several.
     """
 
     def __init__(self, model: MarketModel, series_every: int, heatmap_every: int,
@@ -47,7 +53,10 @@ class Recorder:
         self.heatmap_every = int(heatmap_every)
         self.edges = np.asarray(price_edges, dtype=np.float64)
         rows = expected_steps // self.series_every + 2
-        self.series = np.full((rows, len(SERIES_COLUMNS)), np.nan)
+        n_venues = len(model.spots)
+        self.columns = SERIES_COLUMNS + (
+            tuple(f"spot_mid_{k}" for k in range(n_venues)) if n_venues > 1 else ())
+        self.series = np.full((rows, len(self.columns)), np.nan)
         self.n_rows = 0
         snaps = expected_steps // self.heatmap_every + 2
         n_bins = len(self.edges) - 1
@@ -94,13 +103,16 @@ class Recorder:
         bid, ask = ex.book.best_bid(), ex.book.best_ask()
         both = bid is not None and ask is not None
         oi = ex.open_interest * ex.config.lot_size
-        self.series[self.n_rows] = (
+        row = self.series[self.n_rows]
+        row[: len(SERIES_COLUMNS)] = (
             model.t, _or_nan(ex.last_price), 0.5 * (bid + ask) * tick if both else np.nan,
             bid * tick if bid is not None else np.nan, ask * tick if ask is not None else np.nan,
             ex.mark_price, ex.index_price, model.fundamental.price, ex.funding_rate,
             ex.predicted_funding_rate, ex.premium, oi, oi * ex.mark_price,
             self._volume, self._liq_long, self._liq_short, ex.insurance_fund,
         )
+        if len(self.columns) > len(SERIES_COLUMNS):
+            row[len(SERIES_COLUMNS):] = model.venue_mids
         self.n_rows += 1
         self._volume = self._liq_long = self._liq_short = 0.0
 
@@ -119,9 +131,7 @@ class Recorder:
     def check_invariants(self, model: MarketModel) -> None:
         """Check every exchange's invariants now; count the failures by name."""
         self.invariant_checks += 1
-        for venue, ex in (("perp", model.perp), ("spot", model.spot)):
-            if ex is None:
-                continue
+        for venue, ex in (("perp", model.perp), *zip(model.spot_names, model.spots, strict=True)):
             for name, value in ex.invariants().items():
                 if name == "money_drift_usd":
                     self.max_money_drift_usd = max(self.max_money_drift_usd, abs(value))
@@ -135,7 +145,7 @@ class Recorder:
         finished ``hunts``."""
         self.check_invariants(model)
         kinds = _owner_kinds(model)
-        series = pd.DataFrame(self.series[: self.n_rows], columns=list(SERIES_COLUMNS))
+        series = pd.DataFrame(self.series[: self.n_rows], columns=list(self.columns))
         trades = pd.DataFrame(np.concatenate(self.trades) if self.trades
                               else np.zeros(0, TRADE_DTYPE))
         liqs = (np.concatenate(self.liquidations) if self.liquidations
