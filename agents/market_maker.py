@@ -266,6 +266,8 @@ class MarketMaker(Trader):
         self._tick = self.exchange.config.tick_size
         self._lot = self.exchange.config.lot_size
         self._next_requote_t = model.t
+        self._cascade_t = -1.0  # the step of the cascade last responded to
+        self._reacted_ms = 0.0
         self._grid = 0
         self._grid_price = 0.0
         self._levels: dict[int, tuple[int, int]] = {}  # price -> (lots, keep lots)
@@ -362,6 +364,20 @@ class MarketMaker(Trader):
         if self.paused or self.model.t + _EPS < self._next_requote_t:
             return
         self._next_requote_t = self.model.t + self.params.requote_s
+        self.requote()
+
+    def respond_to_cascade(self, elapsed_ms: float) -> None:
+        """Between two trigger passes of a cascade ``elapsed_ms`` old (``sim.model``, micro-time):
+        requote once ``reaction_ms`` has passed since the maker's last requote in this step,
+        around the fair value it holds (it learns from the step's flow at its next ``act``),
+        with the inventory the cascade left it."""
+        if self.paused:
+            return
+        if self._cascade_t != self.model.t:
+            self._cascade_t, self._reacted_ms = self.model.t, 0.0
+        if elapsed_ms - self._reacted_ms + _EPS < self.params.reaction_ms:
+            return
+        self._reacted_ms = elapsed_ms
         self.requote()
 
     def usable_mid(self) -> float | None:

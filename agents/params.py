@@ -115,6 +115,10 @@ class MarketMakerParams(_Params):
     pull_vol_bps: float = Field(
         30.0, gt=0, description="per-second realized vol above which quotes are pulled")
     requote_s: float = Field(1.0, gt=0, description="requote cadence")
+    reaction_ms: float = Field(
+        100.0, gt=0, le=60_000, description="in a cascade run in micro-time "
+        "(exchange.cascade_pass_ms), how long after its last requote the maker requotes again "
+        "between trigger passes")
     take_edge_bps: float = Field(
         20.0, ge=0, description="a resting order this far through the fair price is taken "
         "with an IOC (0: never take)")
@@ -193,6 +197,40 @@ class ArbitrageurParams(_Params):
     hedge_slippage_bps: float = Field(
         50.0, ge=0, le=10_000, description="the spot hedge takes liquidity at most this far "
         "from the spot mid (protects against a gap)")
+
+
+class CarryParams(_Params):
+    """Carry traders (``agents.carry``): slow, capital-limited basis traders who sell the
+    perpetual against spot at a premium (buy it at a discount) and hold the hedged pair."""
+
+    count: int = Field(0, ge=0, le=100_000, description="number of traders, each with a perp "
+                       "and a spot account (0: none; needs index.model: spot)")
+    wallet: float = Field(1_000_000.0, gt=0, le=1e12, description="USD per trader on each venue")
+    leverage: float = Field(3.0, ge=1, description="account leverage on each venue (the spot "
+                            "short of the mirror trade is held on margin)")
+    rate_per_s: float = Field(
+        0.05, ge=0, le=1000, description="decisions per second, all traders together (0.05: "
+        "one every 20 s)")
+    entry_bps: float = Field(
+        5.0, gt=0, le=10_000, description="premium of the perp mid over the index beyond which "
+        "a clip is opened (the mirror trade below minus this)")
+    exit_bps: float = Field(
+        1.0, ge=0, le=10_000, description="premium within which a clip of a held position is "
+        "closed")
+    clip_notional: float = Field(100_000.0, gt=0, le=1e12, description="USD per decision "
+                                 "(at the index), each leg")
+    max_position_notional: float = Field(
+        2_000_000.0, gt=0, le=1e12, description="capital limit per trader (USD at the index), "
+        "each leg")
+    slippage_bps: float = Field(
+        2.0, ge=0, le=10_000, description="every order is an IOC at most this far through the "
+        "touch of its book")
+
+    @model_validator(mode="after")
+    def _exit_inside_entry(self) -> CarryParams:
+        if self.exit_bps >= self.entry_bps:
+            raise ValueError("exit_bps must be below entry_bps")
+        return self
 
 
 class VenueArbitrageParams(_Params):

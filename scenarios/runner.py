@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.arbitrageur import Arbitrageur
+from agents.carry import CarryTraders
 from agents.flow import NoiseTraders, ValueTraders
 from agents.informed import InformedTraders
 from agents.latent_liquidity import LatentLiquidity
@@ -74,7 +75,8 @@ def build_market(scenario: Scenario) -> Market:
         spot_weights = [1.0, *(venue.weight for venue in basket.venues)]
     model = MarketModel(sc.exchange.to_config(ix.initial_price), fundamental, seed=sc.seed,
                         spot_configs=spot_configs, spot_weights=spot_weights,
-                        clip_bps=basket.clip_bps, step_s=sc.step_s)
+                        clip_bps=basket.clip_bps, step_s=sc.step_s,
+                        cascade_pass_ms=sc.exchange.cascade_pass_ms)
     agents: dict[str, list] = {}
 
     def add(kind: str, agent: object) -> None:
@@ -117,6 +119,8 @@ def build_market(scenario: Scenario) -> Market:
             _add_spot_venue(model, ix.spot.scaled(venue.depth_scale), name, add)
         for _ in range(basket.arbitrage.count):
             add("venue_arbitrageur", VenueArbitrageur(model, basket.arbitrage))
+    if a.carry.count:  # after every other agent: with count 0 no unique id moves
+        add("carry", CarryTraders(model, a.carry))
     _schedule_events(model, sc, agents)
     out = sc.outputs
     series_every = max(1, round(out.series_interval_s / sc.step_s))

@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 
 from agents.params import (
     ArbitrageurParams,
+    CarryParams,
     InformedParams,
     LatentLiquidityParams,
     MarketMakerParams,
@@ -141,6 +142,10 @@ class ExchangeSpec(_Spec):
     insurance_fund: float = Field(0.0, ge=0)
     max_trigger_passes: int = Field(64, ge=1, le=100_000)
     price_levels: int = Field(1 << 17, ge=16, le=1 << 24)
+    cascade_pass_ms: float = Field(
+        0.0, ge=0, le=1000, description="simulated milliseconds one pass of stops and "
+        "liquidations takes: with a value above 0 the passes run one at a time and the perp's "
+        "makers may requote between them (sim.model); 0: every pass at once")
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -303,6 +308,7 @@ class AgentsSpec(_Spec):
     retail: RetailParams = Field(default_factory=RetailParams, validate_default=True)
     whale: WhaleParams = Field(default_factory=WhaleParams)
     latent_liquidity: LatentLiquidityParams = Field(default_factory=LatentLiquidityParams)
+    carry: CarryParams = Field(default_factory=CarryParams)
 
     @field_validator("retail")
     @classmethod
@@ -645,6 +651,10 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
     if sc.index.model == "exogenous" and sc.index.spot.basket.venues:
         problems.append(("index.spot.basket.venues", NO_VALUE,
                          "a basket of spot venues needs index.model: spot"))
+    if sc.index.model == "exogenous" and sc.agents.carry.count > 0:
+        problems.append(("agents.carry.count", sc.agents.carry.count,
+                         "carry traders hedge on the spot book: agents.carry needs "
+                         "index.model: spot (or count 0)"))
 
     max_leverage = sc.exchange.max_leverage
     leveraged = [(f"agents.{name}", getattr(sc.agents, name))

@@ -9,7 +9,9 @@ One step (``step_s`` simulated seconds) is the story of DESIGN.md's data flow:
    (``exogenous``);
 3. the perpetual's clock and index move (premium sample, mark price);
 4. perpetual agents act in stage order (the roster and its order: ``agents.stages``);
-5. the exchange settles: stops and liquidations cascade, funding at funding times;
+5. the exchange settles: stops and liquidations cascade (with ``cascade_pass_ms`` in micro-time:
+   pass by pass, the perp's makers requoting between passes once their reaction time has
+   passed), funding at funding times;
 6. the step's fills and liquidations are published, with each venue's signed taker flow and
    traded volume (``taker_flow_usd``, ``volume_usd``: what learning makers and participation
    caps read) and the perp's move and liquidated notional (``move_bps``,
@@ -82,6 +84,10 @@ class MarketModel(mesa.Model):
         spot_weights: each venue's weight in the index (default 1 each).
         clip_bps: each venue's price counts at most this far from the venues' median.
         step_s: simulated seconds per step.
+        cascade_pass_ms: simulated milliseconds one pass of the perp's stops and
+            liquidations takes; above 0 the passes run one at a time and, between two, every
+            perp agent with a ``respond_to_cascade(elapsed_ms)`` method may requote (cascades
+            in micro-time); 0 runs every pass at once.
 
     Attributes:
         spots: the spot venues' exchanges, the major venue first; ``spot`` is the major one
@@ -95,7 +101,7 @@ class MarketModel(mesa.Model):
                  seed: int, spot_config: ExchangeConfig | None = None,
                  spot_configs: Sequence[ExchangeConfig] = (),
                  spot_weights: Sequence[float] | None = None, clip_bps: float = 100.0,
-                 step_s: float = 1.0) -> None:
+                 step_s: float = 1.0, cascade_pass_ms: float = 0.0) -> None:
         if not (isinstance(seed, int | np.integer) and seed >= 0):
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         if not (math.isfinite(step_s) and step_s > 0):
@@ -108,11 +114,15 @@ class MarketModel(mesa.Model):
                 math.isfinite(w) and w > 0 for w in weights):
             raise ValueError(f"spot_weights must hold one finite weight > 0 per spot venue "
                              f"({len(configs)}), got {spot_weights!r}")
+        if not (math.isfinite(cascade_pass_ms) and cascade_pass_ms >= 0):
+            raise ValueError(f"cascade_pass_ms must be a finite number >= 0, "
+                             f"got {cascade_pass_ms!r}")
         if not (math.isfinite(clip_bps) and clip_bps >= 0):
             raise ValueError(f"clip_bps must be a finite number >= 0, got {clip_bps!r}")
         super().__init__(rng=np.random.default_rng(np.random.SeedSequence(int(seed))))
         self.seed = int(seed)
         self.step_s = float(step_s)
+        self.cascade_pass_ms = float(cascade_pass_ms)
         self.t = 0.0
         self.fundamental = fundamental
         self._fundamental_rng = self.random_stream("fundamental")
@@ -225,6 +235,8 @@ class MarketModel(mesa.Model):
         self.perp.begin_step(self.t, self.index, self.step_s)
         for agent in order[n_spot:]:
             agent.act()
+        if self.cascade_pass_ms > 0.0:
+            self._cascade_in_micro_time()
         self.perp.settle()
         self.fills = self.perp.drain_fills()
         self.liquidations = self.perp.drain_liquidations()
@@ -259,6 +271,20 @@ class MarketModel(mesa.Model):
         self.liquidated_usd = (float(np.dot(liqs["qty"], liqs["mark"])) * self.perp.config.lot_size
                                if len(liqs) else 0.0)
 
+    def _cascade_in_micro_time(self) -> None:
+        """Run the perp's trigger passes one at a time, ``cascade_pass_ms`` apart; after each
+        pass that leaves more to fire, every responder gets ``respond_to_cascade(elapsed_ms)``
+        (a maker whose reaction time has passed requotes). At most ``max_trigger_passes``
+        passes; ``settle`` then runs whatever is left at once, and funding."""
+        elapsed_ms = 0.0
+        for _ in range(self.perp.config.max_trigger_passes):
+            pending = self.perp.run_trigger_pass()[1]
+            if not pending:
+                return
+            elapsed_ms += self.cascade_pass_ms
+            for agent in self._responders:
+                agent.respond_to_cascade(elapsed_ms)
+
     def _fire_scheduled(self) -> None:
         while self._scheduled and self._scheduled[0][0] <= self.t + 1e-9:
             _, _, label, action = heapq.heappop(self._scheduled)
@@ -273,5 +299,7 @@ class MarketModel(mesa.Model):
                                     "agent says when it acts in a step (agents.stages)")
             agents = sorted(self.agents, key=lambda a: (a.stage, a.unique_id))
             self._n_spot = sum(1 for a in agents if a.stage == SPOT_STAGE)
+            self._responders = [a for a in agents if hasattr(a, "respond_to_cascade")
+                                and getattr(a, "exchange", None) is self.perp]
             self._order = agents
         return self._order

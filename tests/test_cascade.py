@@ -207,3 +207,24 @@ def test_stop_and_liquidation_cascade_in_the_same_settle():
     assert rec["trigger_pass"] == 2 and rec["trigger_price"] == pytest.approx(90_300.0)
     assert rec["insurance_delta"] == pytest.approx(0.1 * (90_100 - 90_000))
     assert ex.invariants()["money_conserved"]
+
+
+def test_one_trigger_pass_at_a_time_leaves_room_for_a_requote_that_ends_the_cascade():
+    # Pass by pass the ladder falls as in one settle: the push leaves last = 99,300 <= LP 1,
+    # pass 1 liquidates rung 1 and leaves last = 98,300 <= LP 2 (pending).
+    ex, rungs, maker, pusher = build_ladder()
+    ex.submit(pusher, SELL, MARKET, 10)
+    assert ex.run_trigger_pass() == (1, True)
+    # Between passes a maker rests 200 lots at 99,000. Pass 2 still fires rung 2 (the trigger
+    # is the last price, 98,300, which a resting bid does not move), but its IOC (no lower than
+    # BP 98,000) now sells its 100 lots at 99,000: last = 99,000, above LP 3 (96,385.54) and
+    # LP 4 (90,361.45). Nothing is pending: the cascade ends at two of four rungs.
+    rest(ex, maker, BUY, 200, 99_000)
+    assert ex.run_trigger_pass() == (1, False)
+    assert ex.last_price == pytest.approx(99_000.0)
+    assert ex.run_trigger_pass() == (0, False)
+    report = ex.settle()
+    assert report.liquidations == 0
+    assert ex.drain_liquidations()["account"].tolist() == rungs[:2]
+    # Stopping after one pass is what a pass does, not an exhausted settle.
+    assert ex.invariants()["trigger_passes_exhausted"] == 0

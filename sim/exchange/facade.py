@@ -475,6 +475,25 @@ class Exchange:
             funded = True
         return SettleReport(passes, int(self.ex_i[lay.XI_N_LIQ_TOTAL]) - liqs_before, funded)
 
+    def run_trigger_pass(self) -> tuple[int, bool]:
+        """Run one pass of the trigger loop (cascades in micro-time): fire the stops and
+        liquidations that the prices at the pass's start trigger; return (liquidations fired,
+        whether the prices it left trigger more). Funding is left to ``settle``.
+
+        Between two calls the caller may let liquidity providers requote, as they would in the
+        milliseconds a real cascade takes; ``settle`` then runs whatever is left at once.
+        """
+        liqs_before = int(self.ex_i[lay.XI_N_LIQ_TOTAL])
+        exhausted = int(self.ex_i[lay.XI_PASSES_EXHAUSTED])
+        self.ex_i[lay.XI_MAX_PASSES] = 1
+        try:
+            self._run_triggers()
+        finally:
+            self.ex_i[lay.XI_MAX_PASSES] = self.config.max_trigger_passes
+        pending = int(self.ex_i[lay.XI_PASSES_EXHAUSTED]) > exhausted
+        self.ex_i[lay.XI_PASSES_EXHAUSTED] = exhausted  # stopping after one pass is the point
+        return int(self.ex_i[lay.XI_N_LIQ_TOTAL]) - liqs_before, pending
+
     def _run_triggers(self) -> int:
         book = self.book
         self.ex_i[lay.XI_PASSES] = 0
