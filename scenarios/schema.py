@@ -265,10 +265,11 @@ class SpotSpec(_Spec):
         return self.model_copy(update=update)
 
     def to_config(self, initial_price: float, price_levels: int = 1 << 17) -> ExchangeConfig:
-        """Return the spot book's ``ExchangeConfig`` (fees and grid; no funding is charged and
-        no insurance fund is held)."""
+        """Return the spot book's ``ExchangeConfig`` (fees and grid; no insurance fund is held
+        and no funding is charged: interest, clamp and cap 0 make every settlement's rate 0)."""
         return ExchangeConfig(tick_size=self.tick_size, lot_size=self.lot_size,
                               maker_fee=self.maker_fee, taker_fee=self.taker_fee,
+                              interest_rate=0.0, funding_clamp=0.0, funding_cap=0.0,
                               insurance_fund=0.0, initial_price=float(initial_price),
                               price_levels=price_levels)
 

@@ -151,10 +151,11 @@ def test_build_market_makes_the_spot_book_that_spot_to_config_describes():
                                       "agents.retail.count": 10})
     spot = build_market(scenario).model.spot.config
     assert spot == scenario.index.spot.to_config(scenario.index.initial_price)
-    # What build_market wrote out by hand before: the spot fees and grid at the index's
-    # initial price, no insurance fund, every other field at ExchangeConfig's default.
+    # The spot fees and grid at the index's initial price, no insurance fund, no funding
+    # (interest, clamp and cap 0), every other field at ExchangeConfig's default.
     assert spot == ExchangeConfig(tick_size=0.5, lot_size=0.01, maker_fee=0.0003,
-                                  taker_fee=0.0004, initial_price=2_500.0, insurance_fund=0.0)
+                                  taker_fee=0.0004, initial_price=2_500.0, insurance_fund=0.0,
+                                  interest_rate=0.0, funding_clamp=0.0, funding_cap=0.0)
 
 
 def test_exogenous_index_has_no_spot_book():
@@ -300,3 +301,16 @@ def test_list_command_prints_each_name_with_its_first_description_line():
 def test_pyproject_ships_the_yaml_files_as_package_data():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "*.yaml" in config["tool"]["setuptools"]["package-data"]["scenarios"]
+
+
+def test_the_spot_book_charges_no_funding():
+    # Rate = clip(premium + clip(interest - premium, -clamp, +clamp), -cap, +cap) (Binance's
+    # rule): with interest, clamp and cap all 0 a premium of 1 % (or -1 %) settles at 0.
+    from scenarios.schema import SpotSpec
+    from sim.exchange.perp import funding_rate
+
+    cfg = SpotSpec().to_config(100_000.0)
+    assert (cfg.interest_rate, cfg.funding_clamp, cfg.funding_cap) == (0.0, 0.0, 0.0)
+    for premium in (0.01, -0.01):
+        assert funding_rate(premium, cfg.interest_rate, cfg.funding_clamp,
+                            cfg.funding_cap) == 0.0
