@@ -315,8 +315,9 @@ def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | No
 
 @main.command()
 @click.argument("scenario")
-@click.option("--notional", "notional_usd", type=float, required=True, metavar="USD",
-              help="The metaorder's notional in USD (> 0).")
+@click.option("--notional", "notionals", type=float, required=True, multiple=True,
+              metavar="USD", help="The metaorder's notional in USD (> 0); repeat it to "
+              "measure several sizes and the impact's slope.")
 @click.option("--over", "over_s", type=float, required=True, metavar="SECONDS",
               help="Seconds over which it is sliced: one market order per step.")
 @click.option("--venue", type=click.Choice(["perp", "spot"]), required=True,
@@ -329,34 +330,57 @@ def report(run_dirs: tuple[str, ...], out_dir: str | None, horizon_s: float | No
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override one setting (the value is read as YAML); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def impulse(scenario: str, notional_usd: float, over_s: float, venue: str, side: str,
-            start_s: float, seeds: int, overrides: tuple[str, ...], as_json: bool) -> None:
-    """Measure the price impact of one metaorder on SCENARIO, on common random numbers.
+@click.option("--check", is_flag=True,
+              help="Exit with code 1 when a measured price-impact target is missed.")
+def impulse(scenario: str, notionals: tuple[float, ...], over_s: float, venue: str, side: str,
+            start_s: float, seeds: int, overrides: tuple[str, ...], as_json: bool,
+            check: bool) -> None:
+    """Measure the price impact of a metaorder on SCENARIO, on common random numbers.
 
     Each seed runs twice, without and with the metaorder (--notional USD sliced evenly over
     --over seconds from --start-s); the response of the last price, the mark and the index
     is the with-minus-without difference in bp of the without-run's price, at its peak in
     the metaorder's direction and 5 min, 30 min and 4 h after the metaorder's end. The
     run's duration_s is set to end at the last of these points.
+
+    The price-impact targets follow: the log-log slope of the pushed price's peak (the mark
+    on perp, the index on spot) over sizes at least 10x apart (0.4-0.7), the index's share
+    of a perp push's peak (>= 0.7) and the share of the peak left 30 min after the end
+    (0.5-0.8), both of the largest size. --json prints the issue's object for one size, and
+    {"responses": [one per size], "targets": ...} for several; both carry "targets".
     """
     import json
     import time
 
-    from scenarios.impulse import HORIZONS_S, PRICES, ImpulseError, impulse_response
+    from scenarios.impulse import ImpulseError, impact_targets, impulse_response
 
     sc = load_scenario_or_exit(scenario, overrides)
     started = time.perf_counter()
     with user_errors(ImpulseError):
-        out = impulse_response(sc, notional_usd, over_s, venue, seeds, side=side,
-                               start_s=start_s)
+        responses = [impulse_response(sc, notional, over_s, venue, seeds, side=side,
+                                      start_s=start_s) for notional in sorted(set(notionals))]
     wall_s = time.perf_counter() - started
+    targets = impact_targets(responses)
     if as_json:
+        out = ({**responses[0], "targets": targets} if len(responses) == 1
+               else {"responses": responses, "targets": targets})
         click.echo(json.dumps(out))
-        return
-    click.echo(f"impulse {sc.name}: {side} {notional_usd:,.0f} USD on {venue} over "
-               f"{over_s:g} s from t={start_s:g} s; {seeds} seeds, {wall_s:.1f} s wall")
+    else:
+        click.echo(f"impulse {sc.name}: {side} on {venue} over {over_s:g} s from "
+                   f"t={start_s:g} s; {seeds} seeds, {wall_s:.1f} s wall")
+        for out in responses:
+            _echo_response(out)
+        _echo_targets(targets)
+    if check and any(target["ok"] is False for target in targets.values()):
+        raise SystemExit(1)
+
+
+def _echo_response(out: dict) -> None:
+    from scenarios.impulse import HORIZONS_S, PRICES
+
     done = [row["done_usd"] for row in out["per_seed"]]
-    click.echo(f"notional done {min(done):,.0f} .. {max(done):,.0f} USD")
+    click.echo(f"\n{out['notional_usd']:,.0f} USD: notional done {min(done):,.0f} .. "
+               f"{max(done):,.0f} USD")
     click.echo("response (bp of the run without), mean over seeds [min .. max]")
     click.echo(f"{'':12s}" + "".join(f"{p:>26s}" for p in PRICES))
     for key in ("peak_bp", *HORIZONS_S):
@@ -365,6 +389,18 @@ def impulse(scenario: str, notional_usd: float, over_s: float, venue: str, side:
             values = [row[key][p] for row in out["per_seed"]]
             cells.append(f"{out[key][p]:+8.2f} [{min(values):+7.2f} .. {max(values):+7.2f}]")
         click.echo(f"{key[:-3]:12s}" + "".join(f"{c:>26s}" for c in cells))
+
+
+def _echo_targets(targets: dict) -> None:
+    click.echo("\nprice-impact targets")
+    for name, target in targets.items():
+        high = "" if target["high"] is None else f"{target['high']:g}"
+        bounds = f"[{target['low']:g}, {high}]" if high else f">= {target['low']:g}"
+        if target["ok"] is None:
+            click.echo(f"{name:16s} {'not measured':>12s}  {bounds}")
+        else:
+            verdict = "ok" if target["ok"] else "MISSED"
+            click.echo(f"{name:16s} {target['value']:12.2f}  {bounds:12s} {verdict}")
 
 
 _BACKEND = click.option("--backend", type=click.Choice(["process", "dask"]), default="process",

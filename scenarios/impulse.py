@@ -17,6 +17,13 @@ without, in basis points of the without-run's price, read from the recorder's se
 
 The run's ``duration_s`` is set to end at the last point read (4 h after the metaorder's
 end): nothing later is measured, and the steps before it do not depend on the duration.
+
+``impact_targets`` reads issue 13's price-impact targets off responses to metaorders of
+several sizes on the same venue (``TARGETS``): the log-log slope of the pushed price's peak
+over the notional (concave impact, the square-root law's 0.5 within 0.4-0.7: Toth et al.
+2011), the share of a perp push that reaches the index (the index's peak over the mark's) and
+the share of the peak that remains 30 minutes after the end (an uninformed push fades, but
+not at once).
 Series rows are read at the last row at or before each time, so a scenario with
 ``outputs.series_interval_s`` above the step reads its points that much coarser.
 """
@@ -40,6 +47,14 @@ HORIZONS_S = {"at_end_bp": 0.0, "at_5min_bp": 300.0, "at_30min_bp": 1800.0,
               "at_4h_bp": 14_400.0}
 PEAK_AFTER_S = 300.0
 """The peak is sought from the metaorder's start to this long after its end (s)."""
+TARGETS = {
+    "impact_slope": (0.4, 0.7),
+    "index_reach": (0.7, math.inf),
+    "remaining_30min": (0.5, 0.8),
+}
+"""Issue 13's price-impact targets: name -> (low, high), inclusive."""
+MIN_SIZE_RANGE = 10.0
+"""The slope is checked only over sizes at least this many times apart."""
 SIDES = {"buy": BUY, "sell": SELL}
 VENUES = ("perp", "spot")
 DEFAULT_START_S = 3600.0
@@ -180,5 +195,56 @@ def response(without: Mapping[str, np.ndarray], with_: Mapping[str, np.ndarray],
     return out
 
 
-__all__ = ["impulse_response", "impulse_scenario", "run_pair", "response", "series_table",
-           "ImpulseError"]
+def pushed_price(venue: str) -> str:
+    """Return the price a push on ``venue`` is measured by: the mark on the perpetual (the
+    price its liquidations follow), the index on spot."""
+    return "mark" if venue == "perp" else "index"
+
+
+def impact_targets(responses: Iterable[Mapping]) -> dict[str, dict]:
+    """Return each of ``TARGETS`` measured on ``impulse_response`` outputs (one venue).
+
+    - ``impact_slope``: least-squares slope of ``log(peak)`` on ``log(notional)`` of the
+      pushed price, over sizes whose peak is in the push's direction; measured only when
+      they span ``MIN_SIZE_RANGE``.
+    - ``index_reach`` (perp pushes): the index's peak over the mark's, of the largest size.
+    - ``remaining_30min``: the pushed price 30 min after the end over its peak, of the largest
+      size.
+
+    Each value is ``{"value", "low", "high", "ok"}`` (``high`` None: no upper bound);
+    ``value`` and ``ok`` are None where the target is not measured (one size, a spot push,
+    or a peak against the push).
+    """
+    rows = sorted(responses, key=lambda r: r["notional_usd"])
+    if not rows:
+        raise ValueError("impact_targets needs at least one response")
+    venues = {r["venue"] for r in rows}
+    if len(venues) != 1:
+        raise ValueError(f"impact_targets needs one venue, got {sorted(venues)}")
+    venue = venues.pop()
+    price = pushed_price(venue)
+    sign = {"buy": 1.0, "sell": -1.0}
+    values: dict[str, float | None] = dict.fromkeys(TARGETS)
+    moved = [(r["notional_usd"], sign[r.get("side", "buy")] * r["peak_bp"][price])
+             for r in rows]
+    moved = [(n, peak) for n, peak in moved if peak > 0]
+    if len(moved) >= 2 and moved[-1][0] >= MIN_SIZE_RANGE * moved[0][0]:
+        x, y = np.log([n for n, _ in moved]), np.log([peak for _, peak in moved])
+        values["impact_slope"] = float(np.polyfit(x, y, 1)[0])
+    largest = rows[-1]
+    peak = largest["peak_bp"][price]
+    if peak * sign[largest.get("side", "buy")] > 0:
+        values["remaining_30min"] = float(largest["at_30min_bp"][price] / peak)
+        if venue == "perp":
+            values["index_reach"] = float(largest["peak_bp"]["index"] / peak)
+    out = {}
+    for name, (low, high) in TARGETS.items():
+        value = values[name]
+        ok = None if value is None else bool(low <= value <= high)
+        out[name] = {"value": value, "low": low, "high": high if math.isfinite(high) else None,
+                     "ok": ok}
+    return out
+
+
+__all__ = ["impulse_response", "impact_targets", "pushed_price", "impulse_scenario", "run_pair",
+           "response", "series_table", "ImpulseError", "TARGETS"]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from agents.metaorder import Metaorder
 from scenarios.cli import main
-from scenarios.impulse import response, run_pair, series_table
+from scenarios.impulse import impact_targets, response, run_pair, series_table
 from scenarios.runner import build_market
 from scenarios.schema import load_scenario
 from sim.exchange import BUY, LIMIT, SELL
@@ -148,3 +148,80 @@ def test_the_peak_is_sought_up_to_five_minutes_after_the_end():
     out = response(without, with_, 1, 100.0, 300.0)
     assert out["peak_bp"]["last"] == pytest.approx(100.0)
     assert out["peak_t"] == 150.0
+
+
+def _measured(notional, mark_peak, index_peak=0.0, mark_30min=0.0, venue="perp", side="buy"):
+    """An ``impulse_response`` output reduced to what ``impact_targets`` reads."""
+    zero = {"last": 0.0, "mark": 0.0, "index": 0.0}
+    return {"notional_usd": notional, "venue": venue, "side": side,
+            "peak_bp": {"last": mark_peak, "mark": mark_peak, "index": index_peak},
+            "at_30min_bp": {**zero, "mark": mark_30min, "index": mark_30min}}
+
+
+def test_square_root_impact_reads_a_slope_of_one_half_and_linear_impact_misses():
+    # Peaks 2, 4, 8 bp at 1, 4, 16 M USD: each 4x in size doubles the peak, so the log-log
+    # slope is ln 2 / ln 4 = 0.5 (inside 0.4-0.7); 1, 4, 16 bp is linear, slope 1 (missed).
+    root = impact_targets([_measured(n * 1e6, p) for n, p in ((1, 2), (4, 4), (16, 8))])
+    assert root["impact_slope"]["value"] == pytest.approx(0.5)
+    assert root["impact_slope"]["ok"] is True
+    linear = impact_targets([_measured(n * 1e6, p) for n, p in ((1, 1), (4, 4), (16, 16))])
+    assert linear["impact_slope"]["value"] == pytest.approx(1.0)
+    assert linear["impact_slope"]["ok"] is False
+
+
+def test_the_slope_is_not_measured_over_less_than_ten_times_in_size():
+    # 1 M to 5 M is a 5x range: too narrow for a slope (MIN_SIZE_RANGE = 10).
+    out = impact_targets([_measured(1e6, 2.0), _measured(5e6, 4.0)])
+    assert out["impact_slope"]["value"] is None
+    assert out["impact_slope"]["ok"] is None
+
+
+def test_reach_and_what_remains_are_read_off_the_largest_size():
+    # Largest size: mark peak 10 bp, index peak 8 bp -> reach 0.8 (>= 0.7 ok); the mark 6 bp
+    # above the run without 30 min after the end -> 6 / 10 = 0.6 remaining (inside 0.5-0.8).
+    # The smaller size (reach 0.1, nothing left) is not read.
+    out = impact_targets([_measured(2e6, 5.0, 0.5, 0.0), _measured(20e6, 10.0, 8.0, 6.0)])
+    assert out["index_reach"]["value"] == pytest.approx(0.8)
+    assert out["index_reach"]["ok"] is True
+    assert out["remaining_30min"]["value"] == pytest.approx(0.6)
+    assert out["remaining_30min"]["ok"] is True
+    # Index 5 of 10 -> 0.5 missed; 1 of 10 left -> 0.1 missed.
+    missed = impact_targets([_measured(20e6, 10.0, 5.0, 1.0)])
+    assert missed["index_reach"]["ok"] is False
+    assert missed["remaining_30min"]["ok"] is False
+
+
+def test_a_sell_is_measured_in_its_own_direction_and_a_spot_push_by_the_index():
+    # A sell: mark peak -10 bp, -7 bp after 30 min -> 0.7 remaining, reach -9 / -10 = 0.9.
+    sell = impact_targets([_measured(20e6, -10.0, -9.0, -7.0, side="sell")])
+    assert sell["remaining_30min"]["value"] == pytest.approx(0.7)
+    assert sell["index_reach"]["value"] == pytest.approx(0.9)
+    # A spot push is measured by the index (peak 8, 4 left: 0.5); no reach to measure.
+    spot = impact_targets([_measured(20e6, 1.0, 8.0, 4.0, venue="spot")])
+    assert spot["remaining_30min"]["value"] == pytest.approx(0.5)
+    assert spot["index_reach"]["value"] is None
+    # A buy whose peak went down (the push lost to the market) measures nothing.
+    against = impact_targets([_measured(20e6, -3.0, -1.0, -2.0)])
+    assert against["remaining_30min"]["ok"] is None and against["index_reach"]["ok"] is None
+
+
+def test_check_exits_1_on_a_missed_target_and_json_lists_every_size(monkeypatch):
+    import scenarios.impulse as impulse_module
+
+    def canned(scenario, notional, over_s, venue, seeds, side="buy", start_s=0.0):
+        # Linear impact with nothing left after 30 min: slope 1 and remaining 0 both miss.
+        row = _measured(notional, notional / 1e6, notional / 1e6, 0.0)
+        return {**row, "seeds": seeds, "at_5min_bp": row["at_30min_bp"],
+                "at_4h_bp": row["at_30min_bp"], "at_end_bp": row["at_30min_bp"],
+                "per_seed": [{"done_usd": notional}]}
+
+    monkeypatch.setattr(impulse_module, "impulse_response", canned)
+    args = ["impulse", "calm", "--notional", "1e6", "--notional", "2e7", "--over", "60",
+            "--venue", "perp", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert [r["notional_usd"] for r in out["responses"]] == [1e6, 2e7]
+    assert out["targets"]["impact_slope"]["value"] == pytest.approx(1.0)
+    checked = CliRunner().invoke(main, [*args, "--check"])
+    assert checked.exit_code == 1
