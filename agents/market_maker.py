@@ -16,6 +16,14 @@ liquidity providers who learn from order flow):
   metaorders (Farmer, Gerig, Lillo & Waelbroeck 2013, 'How efficiency shapes market impact';
   Toth et al. 2011, the square-root law). The moves are permanent: nothing in ``G`` decays
   back, only the memory fades.
+- *No move past the prices paid* (Glosten & Milgrom 1985: after a buy the expected value is
+  the ask the buyer paid): net buying moves ``F`` up at most to the highest price a taker
+  bought at in the step on the maker's own venue (``model.taker_buy_high``), and never down;
+  net selling down at most to the lowest price a taker sold at there. A crowd of informed
+  traders who each buy up to their own valuation in the same step cannot push ``F`` past
+  those valuations, so the learning cannot overshoot them and swing back; flow on another
+  venue tilts ``F`` only as far as its own takers confirm (a cascade on the perpetual reaches
+  spot through the traders who carry it there, not through the spot makers' arithmetic).
 - ``lambda_t = impact_bps_per_musd * 1e-10 * v * d``: ``v = min(impact_max_vol_multiple,
   max(1, vol / reference_vol))`` grows with realized volatility (of ``F`` itself), ``d = clip(
   reference_depth_notional / visible depth, 1/k, k)``, ``k = impact_max_depth_multiple``,
@@ -322,12 +330,23 @@ class MarketMaker(Trader):
             if flow != 0.0:
                 moved = (concave_flow(remembered + flow, p.concavity_notional)
                          - concave_flow(remembered, p.concavity_notional))
-                self.fair *= math.exp(self.impact_per_usd(mid) * moved)
+                self.fair = self._within_prices_paid(
+                    self.fair, self.fair * math.exp(self.impact_per_usd(mid) * moved), flow)
             self.flow_memory = remembered + flow
         if self._pull == 1.0:
             self.fair = self.anchor_target(mid)
         else:
             self.fair += self._pull * (self.anchor_target(mid) - self.fair)
+
+    def _within_prices_paid(self, old: float, new: float, flow: float) -> float:
+        """Return ``new`` bounded by the step's taker prices on the maker's venue (the
+        Glosten-Milgrom rule of the module docstring): for net buying within ``[old, max(old,
+        highest bought)]``, for net selling within ``[min(old, lowest sold), old]``."""
+        if flow > 0.0:
+            paid = self.model.taker_buy_high[self.venue]
+            return old if math.isnan(paid) else min(max(new, old), max(old, paid))
+        paid = self.model.taker_sell_low[self.venue]
+        return old if math.isnan(paid) else max(min(new, old), min(old, paid))
 
     def impact_per_usd(self, mid: float | None) -> float:
         """Return ``lambda_t``, the log move per USD of flow: the base impact times the

@@ -330,8 +330,24 @@ class RetailParams(_Params):
         0.5, ge=0, le=1, description="the crowd's lean: longs to shorts b : 1 - b (0.5 neutral)")
     lookback_s: float = Field(300.0, gt=0, description="window for momentum and swings")
     round_number_usd: float = Field(1_000.0, gt=0, description="grid of round numbers")
-    stop_loss_prob: float = Field(0.6, ge=0, le=1, description="share who place a stop")
-    stop_offset_ticks: int = Field(20, ge=0, description="stop beyond the swing or round level")
+    stop_loss_prob: float = Field(
+        0.5, ge=0, le=1, description="share of positions opened with a stop (40-60 % of "
+        "traders use stops)")
+    stop_rule_mix: dict[Literal["percent", "structure", "round_number"], float] = Field(
+        default_factory=lambda: {"percent": 0.5, "structure": 0.3, "round_number": 0.2},
+        description="each trader's habit of stop placement: a percent of the entry, beyond a "
+        "swing point, or beyond a round number")
+    stop_distance_pct: float = Field(
+        0.015, gt=0, le=0.5, description="median distance of a percent stop from the entry "
+        "(a fraction; the room a round-number stop wants too)")
+    stop_distance_sigma: float = Field(
+        0.6, ge=0, le=3, description="lognormal sigma of that distance")
+    structure_max_lookback_s: float = Field(
+        14_400.0, gt=0, le=7 * 86_400, description="a structure stop reads the swing low or "
+        "high of a timeframe drawn log-uniformly from lookback_s to this")
+    stop_offset_bps: float = Field(
+        10.0, ge=0, le=1000, description="mean distance (exponential) beyond the swing point "
+        "or round level at which a stop rests")
     take_profit_pct: float = Field(0.02, gt=0, le=10, description="take-profit distance")
     hold_time_s: float = Field(21_600.0, gt=0, description="mean holding time")
     reentry_budget: int = Field(2, ge=0, description="re-entries allowed after liquidation")
@@ -360,6 +376,11 @@ class RetailParams(_Params):
     @classmethod
     def _rule_mix(cls, mix: dict) -> dict:
         return _check_weights(mix, "rule_mix")
+
+    @field_validator("stop_rule_mix")
+    @classmethod
+    def _stop_rule_mix(cls, mix: dict) -> dict:
+        return _check_weights(mix, "stop_rule_mix")
 
 
 class WhaleParams(_Params):

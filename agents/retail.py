@@ -21,10 +21,15 @@ post-mortems describe:
   size_sigma), capped so the opening and closing fees still fit (as the venues' "max" button
   does); one MARKET order.
 * **Stop-loss** (with probability ``stop_loss_prob``): a reduce-only STOP_MARKET on the
-  ``stop_trigger`` price (the *last* price by default, as on the venues) ``stop_offset_ticks``
-  beyond the recent swing low/high or beyond the nearest round number, whichever is closer; if
-  that is past the liquidation price the stop goes just inside it. **Take-profit**: a LIMIT at
-  entry * (1 +/- take_profit_pct).
+  ``stop_trigger`` price (the *last* price by default, as on the venues), placed by the
+  trader's habit from ``stop_rule_mix`` (the rules trading guides teach): *percent*, a
+  distance ``d`` from the entry, lognormal with median ``stop_distance_pct``; *structure*,
+  beyond the swing low (a long) or high (a short) of a timeframe drawn log-uniformly from
+  ``lookback_s`` to ``structure_max_lookback_s``; *round number*, beyond the first round level
+  at least ``d`` from the entry. Structure and round-number stops rest an exponential offset
+  (mean ``stop_offset_bps``) beyond their level, so traders who read the same chart leave a
+  band of stops, not one price. A stop at or past the liquidation price goes just inside it.
+  **Take-profit**: a LIMIT at entry * (1 +/- take_profit_pct).
 * **Exits**: stop, take-profit, liquidation, or a reduce-only MARKET order after an exponential
   holding time of mean ``hold_time_s``. Leftover orders are cancelled and the trader is idle
   again; after a liquidation it waits an exponential ``reentry_delay_s`` and re-enters only while
@@ -40,6 +45,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -70,6 +76,10 @@ OUT = 3  # liquidated with no re-entry left
 # Entry rules, in the order of ``RULES``.
 RULES = ("momentum", "breakout", "contrarian", "round_number")
 MOMENTUM, BREAKOUT, CONTRARIAN, ROUND_NUMBER = range(4)
+
+# Stop placement habits, in the order of ``STOP_RULES``.
+STOP_RULES = ("percent", "structure", "round_number")
+PERCENT_STOP, STRUCTURE_STOP, ROUND_STOP = range(3)
 
 # The exchange's trigger source for each value of ``RetailParams.stop_trigger``.
 STOP_TRIGGERS = {"last": TRIGGER_LAST, "mark": TRIGGER_MARK}
@@ -122,31 +132,46 @@ def entry_side(rule: int, window_ticks: np.ndarray, round_ticks: int, near_ticks
     return side
 
 
-def naive_stop_ticks(side: int, entry_ticks: int, swing_low_ticks: int, swing_high_ticks: int,
-                     round_ticks: int, offset_ticks: int, liq_price_ticks: float) -> int:
-    """Return the stop price (ticks) of a retail position, or 0 when no stop fits.
+def stop_level_ticks(stop_rule: int, side: int, entry_ticks: int, distance: float,
+                     swing_window_ticks: np.ndarray, round_ticks: int) -> int:
+    """Return the level (ticks) a stop is placed beyond, by the trader's habit.
 
-    A long's stop goes ``offset_ticks`` below the recent swing low or below the nearest round
-    number under the entry, whichever is closer to the entry; a short's mirrors it above the
-    swing high or the round number over the entry. A stop at or beyond the liquidation price
-    (``liq_price_ticks``, fractional ticks; NaN or <= 0 when there is none) is moved just inside
-    it (``max(offset_ticks, 1)`` ticks). The stop stays at least one tick from the entry; if
-    that leaves no room before the liquidation price, there is no stop (0).
+    ``percent``: ``entry * (1 - side * distance)``, rounded away from the entry. ``structure``:
+    the lowest (a long) or highest (a short) price of ``swing_window_ticks``, the chart over the
+    trader's timeframe. ``round_number``: the first multiple of ``round_ticks`` at or beyond
+    ``entry * (1 - side * distance)``.
+    """
+    if stop_rule == STRUCTURE_STOP:
+        if len(swing_window_ticks) == 0:
+            return entry_ticks
+        return int(swing_window_ticks.min()) if side == BUY else int(swing_window_ticks.max())
+    target = entry_ticks * (1.0 - side * distance)
+    if stop_rule == PERCENT_STOP:
+        return int(math.floor(target + 1e-9)) if side == BUY else int(math.ceil(target - 1e-9))
+    if side == BUY:
+        return int(math.floor(target / round_ticks + 1e-9)) * round_ticks
+    return int(math.ceil(target / round_ticks - 1e-9)) * round_ticks
+
+
+def stop_beyond_ticks(side: int, entry_ticks: int, level_ticks: int, offset_ticks: int,
+                      liq_price_ticks: float) -> int:
+    """Return the stop price (ticks) ``offset_ticks`` beyond ``level_ticks``, or 0 for none.
+
+    A long's stop is ``level - offset`` and at least one tick under the entry; a short's
+    mirrors it. A stop at or beyond the liquidation price (``liq_price_ticks``, fractional
+    ticks; NaN or <= 0 when there is none) moves ``max(offset_ticks, 1)`` ticks inside it; with
+    no room left between entry and liquidation there is no stop (0).
     """
     inside = max(offset_ticks, 1)
     has_liq = liq_price_ticks > 0  # False for NaN
     if side == BUY:
-        round_level = (entry_ticks // round_ticks) * round_ticks
-        stop = max(swing_low_ticks - offset_ticks, round_level - offset_ticks)
-        stop = min(stop, entry_ticks - 1)
+        stop = min(level_ticks - offset_ticks, entry_ticks - 1)
         if has_liq and stop <= liq_price_ticks:
             stop = min(math.floor(liq_price_ticks) + inside, entry_ticks - 1)
             if stop <= liq_price_ticks:
                 return 0
         return stop if stop > 0 else 0
-    round_level = -(-entry_ticks // round_ticks) * round_ticks
-    stop = min(swing_high_ticks + offset_ticks, round_level + offset_ticks)
-    stop = max(stop, entry_ticks + 1)
+    stop = max(level_ticks + offset_ticks, entry_ticks + 1)
     if has_liq and stop >= liq_price_ticks:
         stop = max(math.ceil(liq_price_ticks) - inside, entry_ticks + 1)
         if stop >= liq_price_ticks:
@@ -206,6 +231,16 @@ class PriceHistory:
 # ---------------------------------------------------------------------- the crowd
 
 
+class StopDraw(NamedTuple):
+    """The draws that place one stop: ``z_distance`` (standard normal) sets the percent and
+    round-number distance, ``u_timeframe`` (uniform) the structure timeframe, ``offset``
+    (exponential, mean 1) the offset beyond the level in units of ``stop_offset_bps``."""
+
+    z_distance: float
+    u_timeframe: float
+    offset: float
+
+
 @dataclass
 class RetailStats:
     """Counts of what the crowd did since it was created."""
@@ -260,7 +295,10 @@ class RetailCrowd(Trader):
         cfg = self.exchange.config
         self.round_ticks = max(1, int(round(params.round_number_usd / cfg.tick_size)))
         self.near_ticks = int(params.round_near_fraction * self.round_ticks)
-        self.history = PriceHistory(params.lookback_s, max(params.history_sample_s, model.step_s))
+        sample_s = max(params.history_sample_s, model.step_s)
+        self.history = PriceHistory(max(params.lookback_s, params.structure_max_lookback_s),
+                                    sample_s)
+        self.lookback_samples = PriceHistory(params.lookback_s, sample_s).size
         self.stop_trigger = STOP_TRIGGERS[params.stop_trigger]
         self.count = n = int(params.count)
         rng = self.rng_stream = model.random_stream("perp/retail")
@@ -281,6 +319,9 @@ class RetailCrowd(Trader):
         self.first_account = self._open_grouped(self.leverage, wallets[order])
         rule_p = np.array([params.rule_mix.get(r, 0.0) for r in RULES])
         self.rule = rng.choice(len(RULES), size=n, p=rule_p / rule_p.sum()).astype(np.int8)
+        stop_p = np.array([params.stop_rule_mix.get(r, 0.0) for r in STOP_RULES])
+        self.stop_rule = rng.choice(len(STOP_RULES), size=n,
+                                    p=stop_p / stop_p.sum()).astype(np.int8)
         self.status = np.full(n, IDLE, dtype=np.int8)
         self.side = np.zeros(n, dtype=np.int8)
         self.entry_t = np.full(n, np.nan)
@@ -497,7 +538,11 @@ class RetailCrowd(Trader):
         z_size = rng.standard_normal(k)
         u_stop = rng.random(k)
         hold = rng.exponential(p.hold_time_s, k)
-        window = self.history.window()
+        z_distance = rng.standard_normal(k)
+        u_timeframe = rng.random(k)
+        e_offset = rng.exponential(1.0, k)
+        chart = self.history.window()
+        window = chart[-self.lookback_samples:]
         chosen = []
         for j in range(k):  # swap-remove k distinct traders from the pool
             slot = int(u_pick[j] * self.n_idle)
@@ -512,17 +557,19 @@ class RetailCrowd(Trader):
                 self.stats.skipped += 1
                 self._to_idle(i)
                 continue
-            self.open_position(i, side, t, float(z_size[j]), bool(u_stop[j] < p.stop_loss_prob),
-                               float(hold[j]), window)
+            stop = (StopDraw(float(z_distance[j]), float(u_timeframe[j]), float(e_offset[j]))
+                    if u_stop[j] < p.stop_loss_prob else None)
+            self.open_position(i, side, t, float(z_size[j]), stop, float(hold[j]), chart)
         return k
 
-    def open_position(self, i: int, side: int, t: float, size_z: float, with_stop: bool,
-                      hold_s: float, window_ticks: np.ndarray) -> bool:
+    def open_position(self, i: int, side: int, t: float, size_z: float, stop: StopDraw | None,
+                      hold_s: float, chart_ticks: np.ndarray) -> bool:
         """Open trader ``i``'s position at market with its stop and take-profit; True if filled.
 
-        ``size_z`` is the standard normal draw of the size; ``window_ticks`` the chart over the
-        lookback (for the swing low/high). The trader must be out of the idle pool; if nothing
-        is opened it goes back to it (or out, when its wallet cannot buy one lot).
+        ``size_z`` is the standard normal draw of the size; ``stop`` the draws of its stop
+        (None: no stop); ``chart_ticks`` the whole chart the crowd keeps, oldest first (for
+        the swing low/high). The trader must be out of the idle pool; if nothing is opened it
+        goes back to it (or out, when its wallet cannot buy one lot).
         """
         p = self.params
         ex = self.exchange
@@ -566,8 +613,8 @@ class RetailCrowd(Trader):
         heapq.heappush(self._exits, (t + hold_s, i))
         entry = ex.entry_price_usd(account)
         qty = abs(pos)
-        if with_stop:
-            self._place_stop(i, side, qty, entry, window_ticks)
+        if stop is not None:
+            self._place_stop(i, side, qty, entry, stop, chart_ticks)
         tp = take_profit_ticks(side, entry, p.take_profit_pct, cfg.tick_size)
         if tp > 0:
             res = ex.submit(account, -side, LIMIT, qty, tp)
@@ -578,20 +625,24 @@ class RetailCrowd(Trader):
                 self._reject(res.status)
         return True
 
-    def _place_stop(self, i: int, side: int, qty: int, entry: float,
-                    window_ticks: np.ndarray) -> None:
+    def _place_stop(self, i: int, side: int, qty: int, entry: float, draw: StopDraw,
+                    chart_ticks: np.ndarray) -> None:
+        p = self.params
         ex = self.exchange
         cfg = ex.config
         account = self.first_account + i
         entry_ticks = int(round(entry / cfg.tick_size))
-        if len(window_ticks):
-            low, high = int(window_ticks.min()), int(window_ticks.max())
-        else:
-            low = high = entry_ticks
+        rule = int(self.stop_rule[i])
+        distance = p.stop_distance_pct * math.exp(p.stop_distance_sigma * draw.z_distance)
+        timeframe_s = p.lookback_s * (p.structure_max_lookback_s / p.lookback_s) ** draw.u_timeframe
+        n_samples = int(math.ceil(timeframe_s / self.history.interval_s - 1e-9)) + 1
+        level = stop_level_ticks(rule, side, entry_ticks, distance, chart_ticks[-n_samples:],
+                                 self.round_ticks)
+        offset = 0 if rule == PERCENT_STOP else int(
+            round(entry_ticks * p.stop_offset_bps * 1e-4 * draw.offset))
         margin = max(ex.position_margin_usd(account), 0.0)
         liq = liquidation_price(side, qty * cfg.lot_size, entry, margin, cfg.tiers)
-        stop = naive_stop_ticks(side, entry_ticks, low, high, self.round_ticks,
-                                self.params.stop_offset_ticks, liq / cfg.tick_size)
+        stop = stop_beyond_ticks(side, entry_ticks, level, offset, liq / cfg.tick_size)
         if stop <= 0:
             return
         res = ex.submit(account, -side, STOP_MARKET, qty, stop, trigger=self.stop_trigger,

@@ -14,8 +14,10 @@ One step (``step_s`` simulated seconds) is the story of DESIGN.md's data flow:
    passed), funding at funding times;
 6. the step's fills and liquidations are published, with each venue's signed taker flow and
    traded volume (``taker_flow_usd``, ``volume_usd``: what learning makers and participation
-   caps read) and the perp's move and liquidated notional (``move_bps``,
-   ``liquidated_usd``: what self-exciting crowds read); the recorder appends the step.
+   caps read), the highest price a taker bought at and the lowest it sold at
+   (``taker_buy_high``, ``taker_sell_low``: the bounds of a learning maker's move), and the
+   perp's move and liquidated notional (``move_bps``, ``liquidated_usd``: what
+   self-exciting crowds read); the recorder appends the step.
 
 Agents are ``mesa.Agent`` objects with an integer ``stage`` and an ``act()`` method; they reach
 the markets only through ``model.exchanges`` (``sim.exchange.Exchange`` by venue name): the
@@ -142,6 +144,8 @@ class MarketModel(mesa.Model):
         venues = ["perp", "spot", *self.spot_names[1:]]
         self.taker_flow_usd = dict.fromkeys(venues, 0.0)
         self.volume_usd = dict.fromkeys(venues, 0.0)
+        self.taker_buy_high = dict.fromkeys(venues, math.nan)
+        self.taker_sell_low = dict.fromkeys(venues, math.nan)
         self.move_bps = 0.0
         self.liquidated_usd = 0.0
         self._last_perp_price = fundamental.price
@@ -251,15 +255,22 @@ class MarketModel(mesa.Model):
             self.step()
 
     def _publish_flow(self, venue: str, exchange: Exchange, fills: np.ndarray) -> None:
-        """Set the step's signed taker flow (buyer-initiated minus seller-initiated USD) and
-        traded volume (USD) of ``venue`` from its fills."""
+        """Set the step's signed taker flow (buyer-initiated minus seller-initiated USD), traded
+        volume (USD) and the highest price a taker bought at and the lowest it sold at (USD,
+        NaN when none) of ``venue`` from its fills."""
         if len(fills) == 0:
             self.taker_flow_usd[venue] = self.volume_usd[venue] = 0.0
+            self.taker_buy_high[venue] = self.taker_sell_low[venue] = math.nan
             return
         cfg = exchange.config
         value = fills["price"] * fills["qty"] * (cfg.tick_size * cfg.lot_size)
         self.taker_flow_usd[venue] = float(np.dot(value, fills["taker_side"]))
         self.volume_usd[venue] = float(value.sum())
+        bought = fills["taker_side"] > 0
+        self.taker_buy_high[venue] = (float(fills["price"][bought].max()) * cfg.tick_size
+                                      if bought.any() else math.nan)
+        self.taker_sell_low[venue] = (float(fills["price"][~bought].min()) * cfg.tick_size
+                                      if not bought.all() else math.nan)
 
     def _publish_pulse(self) -> None:
         """Set the perp's absolute log move over the step (bp, of its mid, else its last price)

@@ -5,6 +5,8 @@ Keyword defaults describe the common case; a test states only what its arithmeti
 
 from __future__ import annotations
 
+import math
+
 from agents import stages
 from agents.base import Trader
 from sim.exchange import BUY, LIMIT, SELL, Exchange, ExchangeConfig, Status
@@ -61,3 +63,12 @@ class LadderMaker(Trader):
                                 centre - side * k * self.spacing)
                 if res.status == Status.OK and res.filled < self.lots:
                     self.orders.append(res.order_id)
+
+
+def takers_paid_any_price(model: MarketModel) -> None:
+    """Set every venue's step taker prices so that a learning maker's Glosten-Milgrom bound
+    does not bind: takers bought up to any price and sold down to any (for tests of the
+    flow arithmetic that set ``taker_flow_usd`` by hand)."""
+    for venue in model.taker_buy_high:
+        model.taker_buy_high[venue] = math.inf
+        model.taker_sell_low[venue] = 0.0

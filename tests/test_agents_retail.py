@@ -19,11 +19,16 @@ from agents.retail import (
     MOMENTUM,
     OPEN,
     OUT,
+    PERCENT_STOP,
     ROUND_NUMBER,
+    ROUND_STOP,
+    STOP_RULES,
+    STRUCTURE_STOP,
     PriceHistory,
     RetailCrowd,
     entry_side,
-    naive_stop_ticks,
+    stop_beyond_ticks,
+    stop_level_ticks,
     take_profit_ticks,
 )
 from sim.exchange import BUY, SELL, TRIGGER_LAST, TRIGGER_MARK
@@ -56,27 +61,43 @@ def stop_order_price(model: MarketModel, order_id: int) -> int:
 # ---------------------------------------------------------------------- pure rules
 
 
-def test_long_stop_goes_below_the_swing_low_when_it_is_closer_than_the_round_number():
-    # entry 100,400.5; swing low 100,250 -> 100,248.0; round 100,000 -> 99,998.0; closer wins.
-    assert naive_stop_ticks(BUY, 1_004_005, 1_002_500, 1_004_000, 10_000, 20,
-                            math.nan) == 1_002_480
+def test_a_percent_stop_level_is_the_distance_from_the_entry_rounded_away_from_it():
+    # 1,000,000 ticks x (1 -/+ 0.015) = 985,000 / 1,015,000; 1,000,003 x 0.985 = 985,002.955
+    # rounds down (a long) to 985,002.
+    window = np.array([990_000, 1_000_000])
+    assert stop_level_ticks(PERCENT_STOP, BUY, 1_000_000, 0.015, window, 10_000) == 985_000
+    assert stop_level_ticks(PERCENT_STOP, SELL, 1_000_000, 0.015, window, 10_000) == 1_015_000
+    assert stop_level_ticks(PERCENT_STOP, BUY, 1_000_003, 0.015, window, 10_000) == 985_002
 
 
-def test_short_stop_goes_above_the_round_number_when_it_is_closer_than_the_swing_high():
-    # entry 100,399.5; swing high 101,500 -> 101,502.0; round 101,000 -> 101,002.0.
-    assert naive_stop_ticks(SELL, 1_003_995, 1_003_000, 1_015_000, 10_000, 20,
-                            1_090_000.0) == 1_010_020
+def test_a_structure_stop_level_is_the_swing_of_its_timeframe():
+    window = np.array([1_000_500, 999_700, 1_000_900, 1_000_000])
+    assert stop_level_ticks(STRUCTURE_STOP, BUY, 1_000_000, 0.015, window, 10_000) == 999_700
+    assert stop_level_ticks(STRUCTURE_STOP, SELL, 1_000_000, 0.015, window, 10_000) == 1_000_900
+
+
+def test_a_round_number_stop_level_is_the_first_round_level_past_the_distance():
+    # Long: 1,004,005 x 0.99 = 993,964.95 -> the round level (10,000 ticks) under it, 990,000.
+    # Short: 1,003,995 x 1.01 = 1,014,034.95 -> the one over it, 1,020,000.
+    window = np.array([1_000_000])
+    assert stop_level_ticks(ROUND_STOP, BUY, 1_004_005, 0.01, window, 10_000) == 990_000
+    assert stop_level_ticks(ROUND_STOP, SELL, 1_003_995, 0.01, window, 10_000) == 1_020_000
+
+
+def test_a_stop_rests_its_offset_beyond_the_level_and_at_least_a_tick_from_the_entry():
+    assert stop_beyond_ticks(BUY, 1_000_000, 990_000, 150, math.nan) == 989_850
+    assert stop_beyond_ticks(SELL, 1_000_000, 1_010_000, 150, math.nan) == 1_010_150
+    # A swing at the entry itself (a breakout): one tick under the entry.
+    assert stop_beyond_ticks(BUY, 1_000_000, 1_000_000, 0, math.nan) == 999_999
 
 
 def test_a_stop_beyond_the_liquidation_price_moves_just_inside_it():
-    # Long: both levels (1,000,980 and 999,980) are under the liquidation price 1,002,926.6.
-    assert naive_stop_ticks(BUY, 1_009_005, 1_001_000, 1_009_000, 10_000, 20,
-                            1_002_926.6) == 1_002_946
-    # Short: swing high 1,020,000 + 20 is over the liquidation price 1,012,000.4.
-    assert naive_stop_ticks(SELL, 1_005_000, 1_000_000, 1_020_000, 100_000, 20,
-                            1_012_000.4) == 1_011_981
+    # Long: 990,000 - 20 = 989,980 is under the liquidation price 995,000.4 -> 995,000 + 20.
+    assert stop_beyond_ticks(BUY, 1_000_000, 990_000, 20, 995_000.4) == 995_020
+    # Short: 1,020,000 + 20 is over the liquidation price 1,012,000.4 -> 1,012,001 - 20.
+    assert stop_beyond_ticks(SELL, 1_005_000, 1_020_000, 20, 1_012_000.4) == 1_011_981
     # No room between entry and liquidation: no stop.
-    assert naive_stop_ticks(BUY, 1_000_000, 990_000, 1_000_000, 10_000, 20, 999_999.5) == 0
+    assert stop_beyond_ticks(BUY, 1_000_000, 990_000, 20, 999_999.5) == 0
 
 
 def test_take_profit_rounds_away_from_the_entry():
@@ -135,7 +156,9 @@ def given_history(crowd: RetailCrowd, prices_usd: list[float]) -> None:
 
 CERTAIN_ENTRY = dict(count=1, wallet=10_000.0, wallet_sigma=0.0, size_sigma=0.0,
                      margin_fraction=0.5, arrival_rate_per_s=1_000.0,
-                     rule_mix={"momentum": 1.0}, stop_loss_prob=1.0, hold_time_s=1e9)
+                     rule_mix={"momentum": 1.0}, stop_loss_prob=1.0, hold_time_s=1e9,
+                     stop_rule_mix={"structure": 1.0}, stop_offset_bps=0.0,
+                     structure_max_lookback_s=300.0, stop_distance_sigma=0.0)
 
 
 def test_a_long_entry_places_its_stop_below_the_swing_low_and_its_take_profit_above():
@@ -145,7 +168,7 @@ def test_a_long_entry_places_its_stop_below_the_swing_low_and_its_take_profit_ab
     account = crowd.first_account
     assert crowd.status[0] == OPEN and crowd.side[0] == BUY
     assert model.perp.entry_price_usd(account) == pytest.approx(100_400.5)  # first ask
-    assert stop_order_price(model, int(crowd.stop_order[0])) == 1_002_480  # 100,250 - 20 ticks
+    assert stop_order_price(model, int(crowd.stop_order[0])) == 1_002_500  # the swing low
     assert stop_order_price(model, int(crowd.tp_order[0])) == 1_024_086  # 100,400.5 x 1.02
     assert crowd.stats.stops_placed == 1 and crowd.stats.take_profits_placed == 1
 
@@ -163,17 +186,20 @@ def test_stops_watch_the_price_the_params_name(stop_trigger, trigger):
 
 
 def test_a_short_entry_places_its_stop_above_the_round_number():
-    model, crowd = build(price=100_400.0, leverage_mix={10: 1.0}, **CERTAIN_ENTRY)
+    params = {**CERTAIN_ENTRY, "stop_rule_mix": {"round_number": 1.0}, "stop_distance_pct": 0.005}
+    model, crowd = build(price=100_400.0, leverage_mix={10: 1.0}, **params)
     given_history(crowd, [100_600, 101_500, 100_700, 100_450])  # now 100,400: momentum sells
     model.step()
     assert crowd.side[0] == SELL
     assert model.perp.entry_price_usd(crowd.first_account) == pytest.approx(100_399.5)
-    # round 101,000 + 20 ticks is closer than the swing high 101,500 + 20 ticks.
-    assert stop_order_price(model, int(crowd.stop_order[0])) == 1_010_020
+    # 100,399.5 x 1.005 = 100,901.5 -> the round level over it, 101,000 (offset 0).
+    assert stop_order_price(model, int(crowd.stop_order[0])) == 1_010_000
 
 
 def test_a_high_leverage_stop_sits_just_inside_the_liquidation_price():
-    params = {**CERTAIN_ENTRY, "wallet": 600.0}  # margin 300 -> 30k notional: first tier
+    # margin 300 -> 30k notional: first tier; a 5 % percent stop lies past the liquidation.
+    params = {**CERTAIN_ENTRY, "wallet": 600.0, "stop_rule_mix": {"percent": 1.0},
+              "stop_distance_pct": 0.05}
     model, crowd = build(price=100_900.0, leverage_mix={100: 1.0}, **params)
     given_history(crowd, [100_100, 100_500, 100_800])
     model.step()
@@ -183,7 +209,37 @@ def test_a_high_leverage_stop_sits_just_inside_the_liquidation_price():
     liq = entry * 0.99 / 0.996
     assert model.perp.position_lots(crowd.first_account) == 297  # floor(30,000 / 100.9005)
     assert model.perp.acct_f[crowd.first_account, A_LIQ_PRICE] == pytest.approx(liq)
-    assert stop_order_price(model, int(crowd.stop_order[0])) == math.floor(liq / TICK) + 20
+    # A percent stop has no offset: one tick inside.
+    assert stop_order_price(model, int(crowd.stop_order[0])) == math.floor(liq / TICK) + 1
+
+
+def test_traders_who_read_the_same_chart_leave_a_band_of_stops_not_a_wall():
+    # 400 longs enter in one step on the same chart (swing low 100,250); each structure stop
+    # rests an exponential offset of mean 10 bp of its entry (about 100.4 USD) under it.
+    n = 400
+    params = {**CERTAIN_ENTRY, "count": n, "wallet": 1_000.0, "arrival_rate_per_s": 1_000.0,
+              "stop_offset_bps": 10.0}
+    model, crowd = build(price=100_400.0, leverage_mix={10: 1.0}, **params)
+    given_history(crowd, [100_300, 100_250, 100_350, 100_380])
+    model.step()
+    assert crowd.stats.stops_placed == n
+    stops = np.array([stop_order_price(model, int(oid)) for oid in crowd.stop_order]) * TICK
+    offsets = 100_250.0 - stops
+    # Mean of 400 exponentials: standard error 100.4 / 20 = 5 USD; 20 USD is 4 of them.
+    assert abs(offsets.mean() - 100.4) < 20.0
+    assert (offsets >= 0).all()
+    # No single price holds more than 2 % of the stops (a wall would hold all of them).
+    assert np.unique(stops, return_counts=True)[1].max() <= 0.02 * n
+
+
+def test_stop_habits_follow_the_stop_rule_mix():
+    n = 30_000
+    mix = {"percent": 0.5, "structure": 0.3, "round_number": 0.2}
+    _, crowd = build(count=n, arrival_rate_per_s=0.0, stop_rule_mix=mix)
+    for k, name in enumerate(STOP_RULES):
+        share = float(np.mean(crowd.stop_rule == k))
+        w = mix[name]
+        assert abs(share - w) < 4.5 * math.sqrt(w * (1 - w) / n)
 
 
 # ---------------------------------------------------------------------- the crowd's draws
@@ -319,8 +375,8 @@ def test_a_volatile_market_fires_stops_and_liquidations_and_keeps_the_books_stra
                                 lookback_s=60.0, reentry_delay_s=60.0)
     stats = crowd.stats
     assert stats.entries > 500
-    share = stats.stops_placed / stats.entries
-    assert abs(share - 0.6) < 4 * math.sqrt(0.24 / stats.entries)
+    share = stats.stops_placed / stats.entries  # stop_loss_prob 0.5: binomial sd sqrt(.25 / n)
+    assert abs(share - 0.5) < 4 * math.sqrt(0.25 / stats.entries)
     assert stats.take_profits_placed == stats.entries
     assert stats.stops_fired > 0 and stats.liquidations > 0 and stats.hold_exits > 0
     assert stats.rejects == 0

@@ -352,7 +352,7 @@ def test_check_run_dir_names_the_path_and_the_reason(tmp_path):
 def run_dir(tmp_path_factory):
     """A 40-minute whale_hunt with a small crowd, written once for the module."""
     path = tmp_path_factory.mktemp("runs") / "whale"
-    run("whale_hunt", seed=1, overrides=SHORT_RUN, out=path)
+    run("whale_hunt", seed=2, overrides=SHORT_RUN, out=path)
     return path
 
 
@@ -383,7 +383,7 @@ def test_analysis_writes_every_table_twice_and_the_figures(analyzed):
         np.testing.assert_array_equal(est["price_edges"], true["price_edges"])
     info = json.loads((folder / "summary.json").read_text())
     assert info["config"] == SMALL.to_dict()
-    assert (info["group"], info["seed"]) == ("whale_hunt", 1)
+    assert (info["group"], info["seed"]) == ("whale_hunt", 2)
     assert analysis_is_current(path, SMALL)
     assert not analysis_is_current(path, AnalysisConfig())
 
@@ -391,7 +391,7 @@ def test_analysis_writes_every_table_twice_and_the_figures(analyzed):
 def test_analysis_reads_the_runs_recorded_hunts_and_funding_rules(analyzed):
     path, tables = analyzed
     result = RunResult.load(path)
-    # This run's whale finished one hunt (seed 1, whale active from 300 s).
+    # This run's whale finished one hunt (seed 2, whale active from 300 s).
     assert len(result.hunts) == 1
     hunts = tables["whale_hunts"]
     assert tuple(hunts.columns) == WHALE_HUNT_COLUMNS
@@ -514,7 +514,7 @@ def test_analyze_two_runs_writes_the_combined_tables(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     combined = tmp_path / "runs" / "combined"
     assert f"wrote the combined tables to {combined}" in result.output
-    assert result.output.startswith(f"{tmp_path / 'runs' / 'a'}: whale_hunt seed 1: ")
+    assert result.output.startswith(f"{tmp_path / 'runs' / 'a'}: whale_hunt seed 2: ")
     runs = pd.read_csv(combined / "runs.csv")
     assert list(runs["run_dir"]) == [str(tmp_path / "runs" / n) for n in ("a", "b")]
     for name in ("magnet_lift", "outcome_shares", "signals", "claims", "logit",

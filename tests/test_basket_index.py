@@ -20,7 +20,7 @@ from scenarios.schema import ScenarioError, SpotSpec, load_scenario
 from sim.exchange import BUY, IOC, ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel, basket_index
-from tests.market_builders import quote
+from tests.market_builders import quote, takers_paid_any_price
 
 # Spot fees of the schema's spot book: maker 1 bp, taker 2 bp.
 SPOT = ExchangeConfig(initial_price=100_000.0, maker_fee=0.0001, taker_fee=0.0002)
@@ -144,6 +144,8 @@ def test_a_spot_maker_learns_from_the_sum_of_every_other_venues_flow():
                                anchor="none", flow_memory_s=86_400.0,
                                reference_depth_notional=4.0, cross_venue_weight=0.5)
     on_perp, spread_out = basket_model(3), basket_model(3)
+    takers_paid_any_price(on_perp)
+    takers_paid_any_price(spread_out)
     a = MarketMaker(on_perp, params, venue="spot1")
     b = MarketMaker(spread_out, params, venue="spot1")
     on_perp.taker_flow_usd["perp"] = 6e6
@@ -161,6 +163,7 @@ def test_a_perp_maker_learns_from_every_spot_venues_flow():
                                anchor="none", flow_memory_s=86_400.0,
                                reference_depth_notional=4.0, cross_venue_weight=1.0)
     model = basket_model(3)
+    takers_paid_any_price(model)
     maker = MarketMaker(model, params)
     model.taker_flow_usd.update({"spot": 1e6, "spot1": 1e6, "spot2": 1e6})
     maker.learn(None)

@@ -14,7 +14,7 @@ from agents.informed import InformedTraders
 from agents.market_maker import MarketMaker, concave_flow
 from agents.params import ExcitationParams, InformedParams, MarketMakerParams
 from sim.exchange import BUY, MARKET, SELL
-from tests.market_builders import quiet_model, quote
+from tests.market_builders import quiet_model, quote, takers_paid_any_price
 
 BP = 1e-4
 
@@ -32,9 +32,12 @@ def test_each_step_publishes_signed_taker_flow_volume_and_the_perps_move():
     model.step()
     assert model.taker_flow_usd["perp"] == pytest.approx(30_003.0 - 9_999.0)
     assert model.volume_usd["perp"] == pytest.approx(30_003.0 + 9_999.0)
+    assert model.taker_buy_high["perp"] == pytest.approx(100_010.0)
+    assert model.taker_sell_low["perp"] == pytest.approx(99_990.0)
     assert model.move_bps == pytest.approx(0.0)  # the mid is still (99,990 + 100,010) / 2
     ex.submit(taker, BUY, MARKET, 700)  # the rest of the ask: the mid is gone, last 100,010
     model.step()
+    assert math.isnan(model.taker_sell_low["perp"])  # nobody sold at market this step
     assert model.move_bps == pytest.approx(math.log(100_010.0 / 100_000.0) * 1e4)
     assert model.liquidated_usd == 0.0
 
@@ -122,6 +125,7 @@ def learning_maker(model, **overrides) -> MarketMaker:
 
 def test_a_learning_maker_moves_its_fair_value_by_lambda_times_the_concave_flow():
     model = quiet_model()
+    takers_paid_any_price(model)
     maker = learning_maker(model)
     # An empty book: visible depth 0, so the depth multiple is reference (4 USD) / 1 USD = 4,
     # the cap; no volatility, so the vol multiple is 1. lambda = 2e-4 / 1e6 * 4 = 8e-10 / USD.
@@ -136,8 +140,31 @@ def test_a_learning_maker_moves_its_fair_value_by_lambda_times_the_concave_flow(
     assert maker.fair == pytest.approx(100_000.0)
 
 
+def test_a_learning_maker_moves_no_further_than_the_prices_its_takers_paid():
+    # Unbounded, 3M bought moves F to 100,000 x exp(1.6e-3) = 100,160.1 (the test above).
+    model = quiet_model()
+    maker = learning_maker(model)
+    model.taker_flow_usd["perp"] = 3e6
+    model.taker_buy_high["perp"] = 100_050.0  # the highest price a buyer paid
+    maker.learn(None)
+    assert maker.fair == pytest.approx(100_050.0)
+    # Net selling that the sellers' prices do not confirm (they sold at 100,060, above F):
+    # F does not move down, and never up on net selling.
+    model.taker_flow_usd["perp"] = -3e6
+    model.taker_sell_low["perp"] = 100_060.0
+    maker.learn(None)
+    assert maker.fair == pytest.approx(100_050.0)
+    # Another venue's flow with no taker on the maker's own venue moves nothing.
+    other = quiet_model(spot=True)
+    spot_maker = learning_maker(other, cross_venue_weight=1.0)
+    other.taker_flow_usd["spot"] = 3e6
+    spot_maker.learn(None)
+    assert spot_maker.fair == pytest.approx(100_000.0)
+
+
 def test_split_flow_moves_the_price_as_one_block_and_less_than_its_parts_alone():
     model = quiet_model()
+    takers_paid_any_price(model)
     one, split = learning_maker(model), learning_maker(model)
     model.taker_flow_usd["perp"] = 10e6
     one.learn(None)
@@ -154,6 +181,7 @@ def test_split_flow_moves_the_price_as_one_block_and_less_than_its_parts_alone()
 
 def test_the_other_venues_flow_counts_with_its_weight_and_the_anchor_pulls():
     model = quiet_model(spot=True)
+    takers_paid_any_price(model)
     maker = learning_maker(model, cross_venue_weight=0.5, anchor="index",
                            anchor_half_life_s=10.0, index_weight=1.0)
     model.taker_flow_usd["spot"] = 6e6  # weight 0.5: 3M of perp flow, a move of 1.6e-3
@@ -253,6 +281,7 @@ def test_the_participation_budget_refills_with_the_markets_volume():
 def test_with_no_anchor_volatility_is_read_off_the_fair_value_not_the_book():
     # Read off the mid, pulled quotes would hollow the book and keep themselves pulled.
     model = quiet_model()
+    takers_paid_any_price(model)
     maker = learning_maker(model)  # anchor: none
     quote(model.perp, 99_000.0, 101_000.0, lots=1_000)  # a hollow book, its mid far from fair
     model.taker_flow_usd["perp"] = 3e6
