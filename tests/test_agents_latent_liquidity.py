@@ -125,10 +125,12 @@ def test_count_zero_adds_no_agent_and_moves_no_id():
     def ids(market):
         return {kind: [a.unique_id for a in group] for kind, group in market.agents.items()}
 
-    base = build_market(load_scenario("calm", {"duration_s": 600}))
+    # calm on the pinned market: no spot agent is created after the perp's latent book.
+    pinned = {"duration_s": 600, "index.spot.basket.venues": [],
+              "index.spot.latent_liquidity.count": 0, "index.spot.informed.count": 0}
+    base = build_market(load_scenario("calm", pinned))
     assert "latent_liquidity" not in base.agents
-    more = build_market(load_scenario("calm", {"duration_s": 600,
-                                               "agents.latent_liquidity.count": 1}))
+    more = build_market(load_scenario("calm", {**pinned, "agents.latent_liquidity.count": 1}))
     assert len(more.agents.pop("latent_liquidity")) == 1
     assert ids(more) == ids(base)
 

@@ -42,7 +42,8 @@ from sim.result import HuntRecord, RunResult, hunt_table
 
 SMALL = AnalysisConfig(horizon_s=600.0, reversal_s=300.0, warmup_s=300.0,
                        decision_every_s=300.0, n_boot=200)
-SHORT_RUN = ("duration_s=2400", "agents.retail.count=1000", "agents.whale.active_from_s=300")
+SHORT_RUN = ("duration_s=3600", "agents.retail.count=1000", "agents.whale.active_from_s=300",
+             "agents.whale.min_cluster_notional=200000")
 
 
 # --- hand-built per-run tables -------------------------------------------------------------
@@ -350,9 +351,9 @@ def test_check_run_dir_names_the_path_and_the_reason(tmp_path):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A 40-minute whale_hunt with a small crowd, written once for the module."""
+    """A 1-hour whale_hunt with a small crowd, written once for the module."""
     path = tmp_path_factory.mktemp("runs") / "whale"
-    run("whale_hunt", seed=2, overrides=SHORT_RUN, out=path)
+    run("whale_hunt", seed=1, overrides=SHORT_RUN, out=path)
     return path
 
 
@@ -383,7 +384,7 @@ def test_analysis_writes_every_table_twice_and_the_figures(analyzed):
         np.testing.assert_array_equal(est["price_edges"], true["price_edges"])
     info = json.loads((folder / "summary.json").read_text())
     assert info["config"] == SMALL.to_dict()
-    assert (info["group"], info["seed"]) == ("whale_hunt", 2)
+    assert (info["group"], info["seed"]) == ("whale_hunt", 1)
     assert analysis_is_current(path, SMALL)
     assert not analysis_is_current(path, AnalysisConfig())
 
@@ -391,7 +392,7 @@ def test_analysis_writes_every_table_twice_and_the_figures(analyzed):
 def test_analysis_reads_the_runs_recorded_hunts_and_funding_rules(analyzed):
     path, tables = analyzed
     result = RunResult.load(path)
-    # This run's whale finished one hunt (seed 2, whale active from 300 s).
+    # This run's whale finished one hunt (seed 1, whale active from 300 s).
     assert len(result.hunts) == 1
     hunts = tables["whale_hunts"]
     assert tuple(hunts.columns) == WHALE_HUNT_COLUMNS
@@ -413,10 +414,12 @@ def test_outcome_shares_count_the_complete_outcomes(analyzed):
     _, tables = analyzed
     outcomes = tables["outcomes"]
     assert len(outcomes) > 0
-    # Decision times: one per 300 s from the 300 s warm-up on; a horizon of 600 s is complete
-    # up to t = 2400 - 600 = 1800.
-    assert set(outcomes["t"] % 300.0) == {0.0} and outcomes["t"].min() >= 300.0
-    assert (outcomes["complete"] == (outcomes["t"] <= 1800.0)).all()
+    # Decision times: the first 60 s map snapshot with clusters in each 300 s interval, from
+    # the 300 s warm-up on; a horizon of 600 s is complete up to t = 3600 - 600 = 3000.
+    times = np.unique(outcomes["t"])
+    assert set(times % 60.0) == {0.0} and times.min() >= 300.0
+    assert len(np.unique(np.floor(times / 300.0))) == len(times)
+    assert (outcomes["complete"] == (outcomes["t"] <= 3000.0)).all()
     shares = tables["outcome_shares"]
     for m in ("true", "estimated"):
         expected = outcomes[(outcomes["map"] == m) & outcomes["complete"]]
@@ -514,7 +517,7 @@ def test_analyze_two_runs_writes_the_combined_tables(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     combined = tmp_path / "runs" / "combined"
     assert f"wrote the combined tables to {combined}" in result.output
-    assert result.output.startswith(f"{tmp_path / 'runs' / 'a'}: whale_hunt seed 2: ")
+    assert result.output.startswith(f"{tmp_path / 'runs' / 'a'}: whale_hunt seed 1: ")
     runs = pd.read_csv(combined / "runs.csv")
     assert list(runs["run_dir"]) == [str(tmp_path / "runs" / n) for n in ("a", "b")]
     for name in ("magnet_lift", "outcome_shares", "signals", "claims", "logit",

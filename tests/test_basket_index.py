@@ -260,7 +260,7 @@ def test_a_basket_run_records_each_venues_mid_and_the_index_made_of_them():
 
 
 def test_a_single_venue_run_records_no_venue_mids():
-    result = run("calm", seed=3, overrides={"duration_s": 60})
+    result = run("calm", seed=3, overrides={"duration_s": 60, "index.spot.basket.venues": []})
     assert not any(column.startswith("spot_mid") for column in result.series.columns)
     assert "venue_arbitrageur" not in result.manifest["agents"]
 

@@ -160,9 +160,10 @@ def test_the_schema_rejects_carry_traders_with_an_exogenous_index_naming_the_key
     with pytest.raises(ScenarioError, match="agents.carry.count: got 2: carry traders hedge on "
                                             "the spot book: agents.carry needs index.model: "
                                             "spot"):
-        load_scenario("calm", {"index.model": "exogenous", "agents.carry.count": 2})
+        load_scenario("calm", {"index.model": "exogenous", "agents.carry.count": 2,
+                               "index.spot.basket.venues": []})
     # With count 0 (the default) an exogenous index is fine.
-    load_scenario("calm", {"index.model": "exogenous"})
+    load_scenario("calm", {"index.model": "exogenous", "index.spot.basket.venues": []})
 
 
 def test_the_crowd_is_built_last_under_its_kind_name():

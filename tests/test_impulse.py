@@ -124,7 +124,7 @@ def test_json_has_exactly_the_issue_keys_and_the_three_prices():
     (["calm", "--notional", "-5", "--over", "60", "--venue", "perp"], "--notional"),
     (["calm", "--notional", "1e6", "--over", "0", "--venue", "perp"], "--over"),
     (["calm", "--notional", "1e6", "--over", "60", "--venue", "spot",
-      "--set", "index.model=exogenous"], "--venue spot"),
+      "--set", "index.model=exogenous", "--set", "index.spot.basket.venues=[]"], "--venue spot"),
 ])
 def test_bad_input_exits_2_with_one_line_naming_it(args, names):
     result = CliRunner().invoke(main, ["impulse", *args])

@@ -54,7 +54,9 @@ def _first_draws(generator: np.random.Generator, n: int = 8) -> np.ndarray:
 
 def test_each_population_draws_the_same_whatever_the_others_sizes():
     def market(**changes):
-        return build_market(load_scenario("calm", {**{"duration_s": 600}, **changes}))
+        # calm with spot value traders back (its learning market has none on spot).
+        base = {"duration_s": 600, "index.spot.value.count": 5}
+        return build_market(load_scenario("calm", {**base, **changes}))
 
     base = market()
     more_retail = market(**{"agents.retail.count": 7000, "agents.value.count": 3})

@@ -159,7 +159,8 @@ def test_build_market_makes_the_spot_book_that_spot_to_config_describes():
 
 
 def test_exogenous_index_has_no_spot_book():
-    scenario = load_scenario("calm", {"index.model": "exogenous", "agents.retail.count": 10})
+    scenario = load_scenario("calm", {"index.model": "exogenous", "agents.retail.count": 10,
+                                      "index.spot.basket.venues": []})
     assert build_market(scenario).model.spot is None
 
 
