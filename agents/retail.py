@@ -220,12 +220,15 @@ class PriceHistory:
         self.count += 1
         self._next_t = t_seconds + self.interval_s
 
-    def window(self) -> np.ndarray:
-        """Return the samples in the window, oldest first (empty before the first)."""
-        if self.count <= self.size:
-            return self.buffer[: self.count]
-        start = self.count % self.size
-        return np.concatenate((self.buffer[start:], self.buffer[:start]))
+    def window(self, n: int | None = None) -> np.ndarray:
+        """Return the last ``n`` samples (all by default), oldest first (empty before the
+        first)."""
+        held = min(self.count, self.size)
+        n = held if n is None else min(n, held)
+        end = self.count % self.size if self.count > self.size else self.count
+        if n <= end:
+            return self.buffer[end - n: end]
+        return np.concatenate((self.buffer[self.size - (n - end):], self.buffer[:end]))
 
 
 # ---------------------------------------------------------------------- the crowd
@@ -541,8 +544,7 @@ class RetailCrowd(Trader):
         z_distance = rng.standard_normal(k)
         u_timeframe = rng.random(k)
         e_offset = rng.exponential(1.0, k)
-        chart = self.history.window()
-        window = chart[-self.lookback_samples:]
+        window = self.history.window(self.lookback_samples)
         chosen = []
         for j in range(k):  # swap-remove k distinct traders from the pool
             slot = int(u_pick[j] * self.n_idle)
@@ -559,17 +561,16 @@ class RetailCrowd(Trader):
                 continue
             stop = (StopDraw(float(z_distance[j]), float(u_timeframe[j]), float(e_offset[j]))
                     if u_stop[j] < p.stop_loss_prob else None)
-            self.open_position(i, side, t, float(z_size[j]), stop, float(hold[j]), chart)
+            self.open_position(i, side, t, float(z_size[j]), stop, float(hold[j]))
         return k
 
     def open_position(self, i: int, side: int, t: float, size_z: float, stop: StopDraw | None,
-                      hold_s: float, chart_ticks: np.ndarray) -> bool:
+                      hold_s: float) -> bool:
         """Open trader ``i``'s position at market with its stop and take-profit; True if filled.
 
         ``size_z`` is the standard normal draw of the size; ``stop`` the draws of its stop
-        (None: no stop); ``chart_ticks`` the whole chart the crowd keeps, oldest first (for
-        the swing low/high). The trader must be out of the idle pool; if nothing is opened it
-        goes back to it (or out, when its wallet cannot buy one lot).
+        (None: no stop). The trader must be out of the idle pool; if nothing is opened it goes
+        back to it (or out, when its wallet cannot buy one lot).
         """
         p = self.params
         ex = self.exchange
@@ -614,7 +615,7 @@ class RetailCrowd(Trader):
         entry = ex.entry_price_usd(account)
         qty = abs(pos)
         if stop is not None:
-            self._place_stop(i, side, qty, entry, stop, chart_ticks)
+            self._place_stop(i, side, qty, entry, stop)
         tp = take_profit_ticks(side, entry, p.take_profit_pct, cfg.tick_size)
         if tp > 0:
             res = ex.submit(account, -side, LIMIT, qty, tp)
@@ -625,8 +626,7 @@ class RetailCrowd(Trader):
                 self._reject(res.status)
         return True
 
-    def _place_stop(self, i: int, side: int, qty: int, entry: float, draw: StopDraw,
-                    chart_ticks: np.ndarray) -> None:
+    def _place_stop(self, i: int, side: int, qty: int, entry: float, draw: StopDraw) -> None:
         p = self.params
         ex = self.exchange
         cfg = ex.config
@@ -636,8 +636,8 @@ class RetailCrowd(Trader):
         distance = p.stop_distance_pct * math.exp(p.stop_distance_sigma * draw.z_distance)
         timeframe_s = p.lookback_s * (p.structure_max_lookback_s / p.lookback_s) ** draw.u_timeframe
         n_samples = int(math.ceil(timeframe_s / self.history.interval_s - 1e-9)) + 1
-        level = stop_level_ticks(rule, side, entry_ticks, distance, chart_ticks[-n_samples:],
-                                 self.round_ticks)
+        swing = self.history.window(n_samples) if rule == STRUCTURE_STOP else self.history.window(0)
+        level = stop_level_ticks(rule, side, entry_ticks, distance, swing, self.round_ticks)
         offset = 0 if rule == PERCENT_STOP else int(
             round(entry_ticks * p.stop_offset_bps * 1e-4 * draw.offset))
         margin = max(ex.position_margin_usd(account), 0.0)

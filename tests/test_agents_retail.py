@@ -143,6 +143,11 @@ def test_price_history_keeps_the_lookback_window_oldest_first():
         history.record(float(t), p)
         history.record(t + 0.5, 99)  # within the interval: ignored
     assert history.window().tolist() == [12, 13, 14, 15]
+    # The last n samples, across the ring's wrap (the buffer holds 14, 15, 12, 13).
+    assert history.window(3).tolist() == [13, 14, 15]
+    assert history.window(1).tolist() == [15]
+    assert history.window(10).tolist() == [12, 13, 14, 15]
+    assert history.window(0).tolist() == []
 
 
 # ---------------------------------------------------------------------- stops in a market
