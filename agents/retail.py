@@ -81,6 +81,9 @@ MOMENTUM, BREAKOUT, CONTRARIAN, ROUND_NUMBER = range(4)
 STOP_RULES = ("percent", "structure", "round_number")
 PERCENT_STOP, STRUCTURE_STOP, ROUND_STOP = range(3)
 
+# The chart a percent or round-number stop reads: none.
+_NO_SWING = np.zeros(0, dtype=np.int64)
+
 # The exchange's trigger source for each value of ``RetailParams.stop_trigger``.
 STOP_TRIGGERS = {"last": TRIGGER_LAST, "mark": TRIGGER_MARK}
 
@@ -198,6 +201,12 @@ def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
 # ---------------------------------------------------------------------- the chart
 
 
+def samples_in(window_s: float, interval_s: float) -> int:
+    """Return how many samples one per ``interval_s`` a window of ``window_s`` holds, both ends
+    included: ``ceil(window_s / interval_s) + 1``."""
+    return int(math.ceil(window_s / interval_s - 1e-9)) + 1
+
+
 class PriceHistory:
     """The chart the crowd reads: the last ``window_s`` of prices, one sample per interval.
 
@@ -207,7 +216,7 @@ class PriceHistory:
 
     def __init__(self, window_s: float, interval_s: float) -> None:
         self.interval_s = float(interval_s)
-        self.size = int(math.ceil(window_s / self.interval_s - 1e-9)) + 1
+        self.size = samples_in(window_s, self.interval_s)
         self.buffer = np.zeros(self.size, dtype=np.int64)
         self.count = 0
         self._next_t = -math.inf
@@ -301,7 +310,7 @@ class RetailCrowd(Trader):
         sample_s = max(params.history_sample_s, model.step_s)
         self.history = PriceHistory(max(params.lookback_s, params.structure_max_lookback_s),
                                     sample_s)
-        self.lookback_samples = PriceHistory(params.lookback_s, sample_s).size
+        self.lookback_samples = samples_in(params.lookback_s, sample_s)
         self.stop_trigger = STOP_TRIGGERS[params.stop_trigger]
         self.count = n = int(params.count)
         rng = self.rng_stream = model.random_stream("perp/retail")
@@ -634,9 +643,11 @@ class RetailCrowd(Trader):
         entry_ticks = int(round(entry / cfg.tick_size))
         rule = int(self.stop_rule[i])
         distance = p.stop_distance_pct * math.exp(p.stop_distance_sigma * draw.z_distance)
-        timeframe_s = p.lookback_s * (p.structure_max_lookback_s / p.lookback_s) ** draw.u_timeframe
-        n_samples = int(math.ceil(timeframe_s / self.history.interval_s - 1e-9)) + 1
-        swing = self.history.window(n_samples) if rule == STRUCTURE_STOP else self.history.window(0)
+        swing = _NO_SWING
+        if rule == STRUCTURE_STOP:
+            timeframe_s = p.lookback_s * (p.structure_max_lookback_s
+                                          / p.lookback_s) ** draw.u_timeframe
+            swing = self.history.window(samples_in(timeframe_s, self.history.interval_s))
         level = stop_level_ticks(rule, side, entry_ticks, distance, swing, self.round_ticks)
         offset = 0 if rule == PERCENT_STOP else int(
             round(entry_ticks * p.stop_offset_bps * 1e-4 * draw.offset))
