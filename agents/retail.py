@@ -201,6 +201,16 @@ def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
 # ---------------------------------------------------------------------- the chart
 
 
+def _member(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Return whether each of ``values`` is in ``pool`` (``np.isin``, without its set-up cost
+    on the few values a step brings)."""
+    if len(pool) == 0:
+        return np.zeros(len(values), dtype=bool)
+    if len(values) * len(pool) <= 4096:
+        return (values[:, None] == pool[None, :]).any(axis=1)
+    return np.isin(values, pool)
+
+
 def samples_in(window_s: float, interval_s: float) -> int:
     """Return how many samples one per ``interval_s`` a window of ``window_s`` holds, both ends
     included: ``ceil(window_s / interval_s) + 1``."""
@@ -407,13 +417,13 @@ class RetailCrowd(Trader):
             return 0
         traders = np.unique(accounts - lo)
         liq_accounts = liqs["account"]
-        liquidated = np.isin(traders, liq_accounts[(liq_accounts >= lo) & (liq_accounts < hi)]
-                             - lo)
+        liq_accounts = liq_accounts[(liq_accounts >= lo) & (liq_accounts < hi)] - lo
+        stop_fills = fills["taker_order"][(fills["flags"] & FLAG_STOP) != 0]
         stop_ids = self.stop_order[traders]
         tp_ids = self.tp_order[traders]
-        fired = (stop_ids > 0) & np.isin(stop_ids,
-                                         fills["taker_order"][(fills["flags"] & FLAG_STOP) != 0])
-        tp_hit = (tp_ids > 0) & np.isin(tp_ids, fills["maker_order"])
+        liquidated = _member(traders, liq_accounts)
+        fired = (stop_ids > 0) & _member(stop_ids, stop_fills)
+        tp_hit = (tp_ids > 0) & _member(tp_ids, fills["maker_order"])
         positions = self.exchange.positions_lots(traders + lo)
         stats = self.stats
         stats.stops_fired += int(fired.sum())

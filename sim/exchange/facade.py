@@ -706,7 +706,10 @@ class Exchange:
     def drain_fills(self) -> np.ndarray:
         """Return the fills since the last drain and clear the log."""
         out = self.book.drain_fills()
-        self._recent = np.concatenate([self._recent, out])[-1000:]
+        if len(out) >= _RECENT_FILLS:
+            self._recent = out[-_RECENT_FILLS:]
+        elif len(out):
+            self._recent = np.concatenate([self._recent[len(out) - _RECENT_FILLS:], out])
         return out
 
     def drain_liquidations(self) -> np.ndarray:
@@ -756,6 +759,7 @@ class Exchange:
 
 
 _NO_FILLS = np.zeros(0, dtype=FILL_DTYPE)
+_RECENT_FILLS = 1000  # fills kept for recent_trades()
 _NO_FILLS.flags.writeable = False
 _STATUSES = {int(s): s for s in Status}
 
