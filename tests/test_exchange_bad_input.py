@@ -368,3 +368,23 @@ def test_recent_trades_of_zero_is_empty(busy):
     ex, _, _ = busy
     assert len(ex.recent_trades(1)) == 1
     assert len(ex.recent_trades(0)) == 0  # a [-0:] slice used to return every trade
+
+
+def test_recent_trades_span_drains_in_order_and_keep_the_last_thousand():
+    """Fills drained over several steps come back oldest first; only the last 1,000 stay."""
+    ex = make_exchange()
+    a = open_account(ex, 1_000_000.0, 10.0)
+    b = open_account(ex, 1_000_000.0, 10.0)
+    prices = [100_000.0 + k for k in range(3)]
+    for price in prices:  # one fill per drain, then an empty drain
+        trade_at(ex, a, b, 1, price)
+        assert len(ex.drain_fills()) == 1
+        assert len(ex.drain_fills()) == 0
+    assert (ex.recent_trades(3)["price"] == [ticks(p) for p in prices]).all()
+    assert (ex.recent_trades(2)["price"] == [ticks(p) for p in prices[1:]]).all()
+    for _ in range(1_100):  # 1,100 more one-lot trades at 99,000 (a buys, b sells)
+        trade_at(ex, a, b, 1, 99_000.0)
+    ex.drain_fills()
+    kept = ex.recent_trades(5_000)
+    assert len(kept) == 1_000
+    assert (kept["price"] == ticks(99_000.0)).all()  # the first three are gone
