@@ -364,6 +364,19 @@ class RetailParams(_Params):
     stop_trigger: Literal["last", "mark"] = Field(
         "last", description="the price the stop-losses watch (the venues' default: last)")
     excitation: ExcitationParams = Field(default_factory=ExcitationParams)
+    funding_aversion: float = Field(
+        0.0, ge=0, le=100, description="share of would-be longs who stay out per 0.01 % of "
+        "funding that longs pay above the 0.01 % baseline, and of would-be shorts per 0.01 % "
+        "that shorts pay (a negative rate); at most all of them")
+    vol_elasticity: float = Field(
+        0.0, ge=0, le=3, description="arrivals scale as (recent over slower realized "
+        "volatility of the chart) to this power, within 1/5 to 5 times: traders come in when "
+        "the market moves")
+    vol_recent_s: float = Field(
+        900.0, gt=0, le=86_400, description="window of the recent realized volatility")
+    vol_slow_s: float = Field(
+        14_400.0, gt=0, le=7 * 86_400, description="window of the slower realized volatility "
+        "it is compared with")
 
     @field_validator("leverage_mix")
     @classmethod
@@ -381,6 +394,50 @@ class RetailParams(_Params):
     @classmethod
     def _stop_rule_mix(cls, mix: dict) -> dict:
         return _check_weights(mix, "stop_rule_mix")
+
+
+class HolderParams(RetailParams):
+    """Large, low-leverage position holders (funds, basis and swing-position traders): most of
+    the open interest, 2-5x, holding for days, few stops.
+
+    Defaults: 200 holders with a median wallet of 500 k USD who post half of it at 2-5x
+    (about 750 k USD of notional each); a mean hold of 3 days and one entry every 30 min, so
+    that about 100 (rate x hold / count) are in a position at any time; stops on one position
+    in five, 8 % away; take-profits 15 % away."""
+
+    count: int = Field(0, ge=0, le=10_000_000)
+    wallet: float = Field(500_000.0, gt=0, le=1e12, description="median USD per holder")
+    wallet_sigma: float = Field(0.8, ge=0, le=5)
+    arrival_rate_per_s: float = Field(1.0 / 1_800.0, ge=0, le=1000)
+    leverage_mix: dict[float, float] = Field(
+        default_factory=lambda: {2.0: 0.4, 3.0: 0.35, 5.0: 0.25})
+    margin_fraction: float = Field(0.5, gt=0, le=1)
+    size_sigma: float = Field(0.5, ge=0, le=5)
+    stop_loss_prob: float = Field(0.2, ge=0, le=1)
+    stop_distance_pct: float = Field(0.08, gt=0, le=0.5)
+    take_profit_pct: float = Field(0.15, gt=0, le=10)
+    hold_time_s: float = Field(3 * 86_400.0, gt=0)
+    reentry_budget: int = Field(0, ge=0)
+
+
+class ScalperParams(RetailParams):
+    """A small share of fast, highly levered traders: minutes in a position, tight stops.
+
+    Defaults: 300 scalpers, a median wallet of 2 k USD, 10-100x, a mean hold of 10 minutes,
+    one entry every 4 s (about 150 in a position), stops on 70 % of positions 0.4 % away and
+    take-profits 0.6 % away."""
+
+    count: int = Field(0, ge=0, le=10_000_000)
+    wallet: float = Field(2_000.0, gt=0, le=1e9, description="median USD per scalper")
+    arrival_rate_per_s: float = Field(0.25, ge=0, le=1000)
+    leverage_mix: dict[float, float] = Field(
+        default_factory=lambda: {10.0: 0.3, 20.0: 0.4, 50.0: 0.2, 100.0: 0.1})
+    stop_loss_prob: float = Field(0.7, ge=0, le=1)
+    stop_distance_pct: float = Field(0.004, gt=0, le=0.5)
+    structure_max_lookback_s: float = Field(1_800.0, gt=0, le=7 * 86_400)
+    take_profit_pct: float = Field(0.006, gt=0, le=10)
+    hold_time_s: float = Field(600.0, gt=0)
+    lookback_s: float = Field(120.0, gt=0)
 
 
 class WhaleParams(_Params):

@@ -8,7 +8,10 @@ post-mortems describe:
 * **Arrivals** are Poisson at a self-exciting rate (``agents.excitation``: mean
   ``arrival_rate_per_s`` in a quiet market, raised for minutes by bursts of arrivals, large
   moves and liquidation prints): idle traders look at the chart each step, drawn from an idle
-  pool without scanning the crowd (swap-remove).
+  pool without scanning the crowd (swap-remove). With ``vol_elasticity`` the rate also
+  follows the chart's volatility (recent over slow realized volatility, to that power), and
+  with ``funding_aversion`` fewer would-be longs enter while longs pay more than the 0.01 %
+  baseline (fewer shorts while shorts pay).
 * **Entry rules**, one per trader from ``rule_mix``, read a price history sampled every
   ``history_sample_s`` (at least once a step): momentum (side of the return over
   ``lookback_s``), breakout (buy a new lookback high, sell a new low, else stay out),
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
@@ -83,6 +87,10 @@ PERCENT_STOP, STRUCTURE_STOP, ROUND_STOP = range(3)
 
 # The chart a percent or round-number stop reads: none.
 _NO_SWING = np.zeros(0, dtype=np.int64)
+
+# The funding rate of a balanced market: the interest-rate dead zone, 0.01 % per interval.
+FUNDING_BASELINE = 1e-4
+_VOL_REFRESH_S = 60.0  # how often the arrival rate rereads the chart's volatility
 
 # The exchange's trigger source for each value of ``RetailParams.stop_trigger``.
 STOP_TRIGGERS = {"last": TRIGGER_LAST, "mark": TRIGGER_MARK}
@@ -239,6 +247,13 @@ class PriceHistory:
         self.count += 1
         self._next_t = t_seconds + self.interval_s
 
+    def seed(self, prices_ticks: np.ndarray) -> None:
+        """Fill the chart with a past (samples one interval apart, oldest first, the last one
+        now); the next ``record`` appends one interval later."""
+        kept = np.asarray(prices_ticks, dtype=np.int64)[-self.size:]
+        self.buffer[: len(kept)] = kept
+        self.count = len(kept)
+
     def window(self, n: int | None = None) -> np.ndarray:
         """Return the last ``n`` samples (all by default), oldest first (empty before the
         first)."""
@@ -306,10 +321,12 @@ class RetailCrowd(Trader):
     kind = "retail"
     stage = stages.RETAIL
 
-    def __init__(self, model: MarketModel, params: RetailParams, venue: str = "perp") -> None:
+    def __init__(self, model: MarketModel, params: RetailParams, venue: str = "perp",
+                 kind: str = "retail") -> None:
         if venue != "perp":
             raise ValueError(f"venue must be 'perp' (retail trades the perpetual), got {venue!r}")
         super().__init__(model)
+        self.kind = kind  # the cohort named in outputs: "retail", "holder", "scalper"
         self.params = params
         self.exchange = model.perp
         self.stats = RetailStats()
@@ -318,15 +335,19 @@ class RetailCrowd(Trader):
         self.round_ticks = max(1, int(round(params.round_number_usd / cfg.tick_size)))
         self.near_ticks = int(params.round_near_fraction * self.round_ticks)
         sample_s = max(params.history_sample_s, model.step_s)
-        self.history = PriceHistory(max(params.lookback_s, params.structure_max_lookback_s),
-                                    sample_s)
+        chart_s = max(params.lookback_s, params.structure_max_lookback_s,
+                      params.vol_slow_s if params.vol_elasticity > 0 else 0.0)
+        self.history = PriceHistory(chart_s, sample_s)
         self.lookback_samples = samples_in(params.lookback_s, sample_s)
+        self._vol_samples = (samples_in(params.vol_recent_s, sample_s),
+                             samples_in(params.vol_slow_s, sample_s))
+        self._vol_multiple, self._vol_next_t = 1.0, -math.inf
         self.stop_trigger = STOP_TRIGGERS[params.stop_trigger]
         self.count = n = int(params.count)
-        rng = self.rng_stream = model.random_stream("perp/retail")
+        rng = self.rng_stream = model.random_stream(f"perp/{kind}")
         # Re-entry delays are drawn per liquidation, so their count depends on the market: a
         # stream of their own keeps the arrivals' draws common to runs that differ elsewhere.
-        self._reentry_rng = model.random_stream("perp/retail/reentry")
+        self._reentry_rng = model.random_stream(f"perp/{kind}/reentry")
         self.excitation = Excitation(params.arrival_rate_per_s, params.excitation, model.step_s)
         levs = np.array(sorted(params.leverage_mix), dtype=np.float64)
         lev_p = np.array([params.leverage_mix[v] for v in levs])
@@ -551,7 +572,8 @@ class RetailCrowd(Trader):
         p = self.params
         rng = self.rng_stream
         m = self.model
-        k = min(int(rng.poisson(self.excitation.rate * m.step_s)), self.n_idle)
+        rate = self.excitation.rate * self._volatility_multiple(t)
+        k = min(int(rng.poisson(rate * m.step_s)), self.n_idle)
         self.excitation.update(k, m.move_bps, m.liquidated_usd)
         if k == 0:
             return 0
@@ -563,6 +585,7 @@ class RetailCrowd(Trader):
         z_distance = rng.standard_normal(k)
         u_timeframe = rng.random(k)
         e_offset = rng.exponential(1.0, k)
+        u_funding = rng.random(k) if p.funding_aversion > 0 else None
         window = self.history.window(self.lookback_samples)
         chosen = []
         for j in range(k):  # swap-remove k distinct traders from the pool
@@ -574,7 +597,8 @@ class RetailCrowd(Trader):
         for j, i in enumerate(chosen):
             side = entry_side(int(self.rule[i]), window, self.round_ticks, self.near_ticks,
                               float(u_tie[j]), p.long_bias)
-            if side == 0:
+            if side == 0 or (u_funding is not None
+                             and u_funding[j] < self._funding_deterrence(side)):
                 self.stats.skipped += 1
                 self._to_idle(i)
                 continue
@@ -582,6 +606,33 @@ class RetailCrowd(Trader):
                     if u_stop[j] < p.stop_loss_prob else None)
             self.open_position(i, side, t, float(z_size[j]), stop, float(hold[j]))
         return k
+
+    def _volatility_multiple(self, t: float) -> float:
+        """Return the arrival rate's multiple for the chart's volatility: (recent over slow
+        realized volatility) ** ``vol_elasticity`` within [1/5, 5], refreshed once a minute;
+        1 until the chart holds the recent window."""
+        p = self.params
+        if p.vol_elasticity == 0.0 or t + 1e-9 < self._vol_next_t:
+            return self._vol_multiple
+        self._vol_next_t = t + _VOL_REFRESH_S
+        n_recent, n_slow = self._vol_samples
+        prices = self.history.window(n_slow)
+        if len(prices) <= n_recent:
+            return self._vol_multiple
+        moves = np.diff(np.log(prices.astype(np.float64)))
+        slow, recent = float(moves.std()), float(moves[1 - n_recent:].std())
+        ratio = recent / slow if slow > 0 else 1.0
+        self._vol_multiple = min(max(ratio ** p.vol_elasticity, 0.2), 5.0)
+        return self._vol_multiple
+
+    def _funding_deterrence(self, side: int) -> float:
+        """Return the probability that a would-be entrant on ``side`` stays out for funding:
+        ``funding_aversion`` per 0.01 % that longs pay above the 0.01 % baseline (longs), or
+        that shorts pay (a negative rate: shorts), at most 1. The rate is the venue's
+        predicted funding, the figure its screen shows."""
+        rate = self.exchange.predicted_funding_rate
+        excess = (rate - FUNDING_BASELINE) if side == BUY else -rate
+        return min(1.0, self.params.funding_aversion * max(excess, 0.0) / FUNDING_BASELINE)
 
     def open_position(self, i: int, side: int, t: float, size_z: float, stop: StopDraw | None,
                       hold_s: float) -> bool:
@@ -637,19 +688,22 @@ class RetailCrowd(Trader):
             self._place_stop(i, side, qty, entry, stop)
         tp = take_profit_ticks(side, entry, p.take_profit_pct, cfg.tick_size)
         if tp > 0:
-            res = ex.submit(account, -side, LIMIT, qty, tp)
-            if res.status == Status.OK:
-                self.stats.take_profits_placed += 1
-                self.tp_order[i] = res.order_id
-            else:
-                self._reject(res.status)
+            self.rest_take_profit(i, side, qty, tp)
         return True
 
     def _place_stop(self, i: int, side: int, qty: int, entry: float, draw: StopDraw) -> None:
+        margin = max(self.exchange.position_margin_usd(self.first_account + i), 0.0)
+        stop = self.stop_ticks_for(i, side, qty, entry, margin, draw, self.history.window)
+        if stop > 0:
+            self.rest_stop(i, side, qty, stop)
+
+    def stop_ticks_for(self, i: int, side: int, qty: int, entry: float, margin: float,
+                       draw: StopDraw, chart: Callable[[int], np.ndarray]) -> int:
+        """Return the stop price (ticks; 0 for none) trader ``i``'s habit gives a ``side``
+        position of ``qty`` lots entered at ``entry`` (USD) on ``margin`` (USD); ``chart(n)``
+        returns the last ``n`` samples of the chart it reads, oldest first."""
         p = self.params
-        ex = self.exchange
-        cfg = ex.config
-        account = self.first_account + i
+        cfg = self.exchange.config
         entry_ticks = int(round(entry / cfg.tick_size))
         rule = int(self.stop_rule[i])
         distance = p.stop_distance_pct * math.exp(p.stop_distance_sigma * draw.z_distance)
@@ -657,23 +711,48 @@ class RetailCrowd(Trader):
         if rule == STRUCTURE_STOP:
             timeframe_s = p.lookback_s * (p.structure_max_lookback_s
                                           / p.lookback_s) ** draw.u_timeframe
-            swing = self.history.window(samples_in(timeframe_s, self.history.interval_s))
+            swing = chart(samples_in(timeframe_s, self.history.interval_s))
         level = stop_level_ticks(rule, side, entry_ticks, distance, swing, self.round_ticks)
         offset = 0 if rule == PERCENT_STOP else int(
             round(entry_ticks * p.stop_offset_bps * 1e-4 * draw.offset))
-        margin = max(ex.position_margin_usd(account), 0.0)
         liq = liquidation_price(side, qty * cfg.lot_size, entry, margin, cfg.tiers)
-        stop = stop_beyond_ticks(side, entry_ticks, level, offset, liq / cfg.tick_size)
-        if stop <= 0:
-            return
-        res = ex.submit(account, -side, STOP_MARKET, qty, stop, trigger=self.stop_trigger,
-                        reduce_only=True)
+        return stop_beyond_ticks(side, entry_ticks, level, offset, liq / cfg.tick_size)
+
+    def rest_stop(self, i: int, side: int, qty: int, stop_ticks: int) -> None:
+        """Rest trader ``i``'s reduce-only stop against its ``side`` position of ``qty`` lots."""
+        res = self.exchange.submit(self.first_account + i, -side, STOP_MARKET, qty, stop_ticks,
+                                   trigger=self.stop_trigger, reduce_only=True)
         if res.status == Status.OK:
             self.stats.stops_placed += 1
             self.stop_order[i] = res.order_id
-            self.stop_ticks[i] = stop
+            self.stop_ticks[i] = stop_ticks
         else:
             self._reject(res.status)
+
+    def rest_take_profit(self, i: int, side: int, qty: int, tp_ticks: int) -> None:
+        """Rest trader ``i``'s take-profit LIMIT against its ``side`` position of ``qty`` lots."""
+        res = self.exchange.submit(self.first_account + i, -side, LIMIT, qty, tp_ticks)
+        if res.status == Status.OK:
+            self.stats.take_profits_placed += 1
+            self.tp_order[i] = res.order_id
+        else:
+            self._reject(res.status)
+
+    def adopt_position(self, i: int, side: int, entry_t: float, exit_t: float) -> None:
+        """Book trader ``i`` as holding its account's ``side`` position since ``entry_t``,
+        closing at ``exit_t`` (a warm start's positions, ``agents.warm_start``). The caller
+        rebuilds the idle pool once it has adopted every position (``rebuild_idle_pool``)."""
+        self.status[i] = OPEN
+        self.side[i] = side
+        self.entry_t[i] = entry_t
+        self.exit_t[i] = exit_t
+        heapq.heappush(self._exits, (exit_t, i))
+
+    def rebuild_idle_pool(self) -> None:
+        """Put every idle trader, and only those, in the idle pool (O(count): at set-up)."""
+        idle = np.flatnonzero(self.status == IDLE)
+        self.idle_pool[: len(idle)] = idle
+        self.n_idle = len(idle)
 
     # ------------------------------------------------------------------ reporting
 

@@ -27,6 +27,7 @@ from agents.market_maker import MarketMaker
 from agents.params import WhaleParams
 from agents.retail import RetailCrowd
 from agents.venue_arbitrage import VenueArbitrageur
+from agents.warm_start import warm_start
 from agents.whale import Whale, mark_grid_reader
 from scenarios.schema import Overrides, Scenario, SpotSpec, load_scenario
 from sim.exchange import ExchangeConfig
@@ -48,6 +49,7 @@ class Market:
     model: MarketModel
     recorder: Recorder
     agents: dict[str, list] = field(default_factory=dict)
+    warm_start: dict | None = None  # what the warm start opened (agents.warm_start), if any
 
     @property
     def n_steps(self) -> int:
@@ -121,13 +123,22 @@ def build_market(scenario: Scenario) -> Market:
             add("venue_arbitrageur", VenueArbitrageur(model, basket.arbitrage))
     if a.carry.count:  # after every other agent: with count 0 no unique id moves
         add("carry", CarryTraders(model, a.carry))
+    if a.holders.count:  # the cohorts, last for the same reason
+        add("holder", RetailCrowd(model, a.holders, kind="holder"))
+    if a.scalpers.count:
+        add("scalper", RetailCrowd(model, a.scalpers, kind="scalper"))
+    warm = None
+    if sc.warm_start.history_s > 0:
+        crowds = [*agents.get("retail", []), *agents.get("scalper", [])]
+        warm = warm_start(model, crowds, agents["holder"][0], sc.warm_start.history_s,
+                          ix.volatility_per_year)
     _schedule_events(model, sc, agents)
     out = sc.outputs
     series_every = max(1, round(out.series_interval_s / sc.step_s))
     heatmap_every = max(1, round(out.heatmap_interval_s / sc.step_s))
     edges = price_edges(ix.initial_price, out.heatmap_range_pct, out.heatmap_bin_usd)
     recorder = Recorder(model, series_every, heatmap_every, edges, n_steps(sc))
-    return Market(sc, model, recorder, agents)
+    return Market(sc, model, recorder, agents, warm)
 
 
 def _add_spot_venue(model: MarketModel, spot: SpotSpec, venue: str,
@@ -224,6 +235,7 @@ def _manifest(market: Market, wall_s: float) -> dict:
         "order_messages": messages,
         "versions": _versions(),
         "agents": {kind: len(group) for kind, group in market.agents.items()},
+        "warm_start": market.warm_start,
     }
 
 

@@ -43,11 +43,13 @@ from pydantic_core import PydanticCustomError
 from agents.params import (
     ArbitrageurParams,
     CarryParams,
+    HolderParams,
     InformedParams,
     LatentLiquidityParams,
     MarketMakerParams,
     NoiseParams,
     RetailParams,
+    ScalperParams,
     ValueParams,
     VenueArbitrageParams,
     WhaleParams,
@@ -310,14 +312,24 @@ class AgentsSpec(_Spec):
     whale: WhaleParams = Field(default_factory=WhaleParams)
     latent_liquidity: LatentLiquidityParams = Field(default_factory=LatentLiquidityParams)
     carry: CarryParams = Field(default_factory=CarryParams)
+    holders: HolderParams = Field(default_factory=HolderParams, validate_default=True)
+    scalpers: ScalperParams = Field(default_factory=ScalperParams, validate_default=True)
 
-    @field_validator("retail")
+    @field_validator("retail", "holders", "scalpers")
     @classmethod
-    def _float_leverages(cls, retail: RetailParams) -> RetailParams:
+    def _float_leverages(cls, crowd: RetailParams) -> RetailParams:
         # 5 and 5.0 are the same leverage; one key type keeps the canonical JSON (and so the
         # scenario's hash) the same however the mix was written.
-        mix = {float(lev): float(w) for lev, w in retail.leverage_mix.items()}
-        return retail.model_copy(update={"leverage_mix": mix})
+        mix = {float(lev): float(w) for lev, w in crowd.leverage_mix.items()}
+        return crowd.model_copy(update={"leverage_mix": mix})
+
+
+class WarmStartSpec(_Spec):
+    """Open the positions of a steady state before the first step (``agents.warm_start``)."""
+
+    history_s: float = Field(
+        0.0, ge=0, le=30 * 86_400, description="length of the simulated past the positions "
+        "are entered along (0: a cold start, an empty market)")
 
 
 class IndexJump(_Spec):
@@ -572,6 +584,7 @@ class Scenario(_Spec):
     agents: AgentsSpec = Field(default_factory=AgentsSpec)
     events: tuple[Event, ...] = ()
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
+    warm_start: WarmStartSpec = Field(default_factory=WarmStartSpec)
     sweep: SweepSpec | None = Field(
         None, exclude=True,
         description="the sweep liqsim sweep runs; not part of the resolved scenario or its hash")
@@ -671,11 +684,17 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
             problems.append((f"{path}.leverage", leverage,
                              f"must be at most the exchange tiers' max leverage "
                              f"({max_leverage:g})"))
-    too_high = sorted(lev for lev in sc.agents.retail.leverage_mix if lev > max_leverage)
-    if too_high:
-        problems.append(("agents.retail.leverage_mix", sc.agents.retail.leverage_mix,
-                         f"leverage {too_high[0]:g} is above the exchange tiers' max leverage "
-                         f"({max_leverage:g})"))
+    for name in ("retail", "holders", "scalpers"):
+        mix = getattr(sc.agents, name).leverage_mix
+        too_high = sorted(lev for lev in mix if lev > max_leverage)
+        if too_high:
+            problems.append((f"agents.{name}.leverage_mix", mix,
+                             f"leverage {too_high[0]:g} is above the exchange tiers' max "
+                             f"leverage ({max_leverage:g})"))
+    if sc.warm_start.history_s > 0 and sc.agents.holders.count == 0:
+        problems.append(("warm_start.history_s", sc.warm_start.history_s,
+                         "a warm start needs holders to take the other side of the positions "
+                         "it opens: set agents.holders.count >= 1 (or history_s: 0)"))
 
     for i, event in enumerate(sc.events):
         path = f"events[{i}]"
