@@ -298,6 +298,8 @@ class RetailStats:
     stray_closes: int = 0  # unwanted positions (a stale order filled) closed at market
     reentries: int = 0  # liquidated traders back in the idle pool
     out: int = 0  # liquidated traders with no re-entry left, or too poor to trade
+    entry_notional_usd: float = 0.0  # notional of every position opened
+    entry_leverage_usd: float = 0.0  # the same, each times its account's leverage
     reject_reasons: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, int | dict[str, int]]:
@@ -378,6 +380,7 @@ class RetailCrowd(Trader):
         self.n_idle = n
         self._exits: list[tuple[float, int]] = []  # (exit time, trader), stale entries skipped
         self._returns: list[tuple[float, int]] = []  # (eligible time, trader)
+        self.holding_s: list[float] = []  # how long each closed or liquidated position was held
 
     def _open_grouped(self, leverage: np.ndarray, wallets: np.ndarray) -> int:
         """Open one account per trader, one call per (leverage, wallet); return the first id."""
@@ -484,6 +487,7 @@ class RetailCrowd(Trader):
         if pos != 0:
             self.stats.stray_closes += 1
             self._market_close(i, pos)
+        self.holding_s.append(t - float(self.entry_t[i]))
         left = int(self.reentries_left[i])
         if left > 0:
             self.reentries_left[i] = left - 1
@@ -541,6 +545,7 @@ class RetailCrowd(Trader):
             self.exit_t[i] = retry
             heapq.heappush(self._exits, (retry, i))
             return False
+        self.holding_s.append(t - float(self.entry_t[i]))
         self._to_idle(i)
         return True
 
@@ -677,6 +682,9 @@ class RetailCrowd(Trader):
             self._to_idle(i)
             return False
         self.stats.entries += 1
+        entry_notional = abs(pos) * cfg.lot_size * ex.entry_price_usd(account)
+        self.stats.entry_notional_usd += entry_notional
+        self.stats.entry_leverage_usd += entry_notional * leverage
         self.status[i] = OPEN
         self.side[i] = side
         self.entry_t[i] = t
@@ -755,6 +763,20 @@ class RetailCrowd(Trader):
         self.n_idle = len(idle)
 
     # ------------------------------------------------------------------ reporting
+
+    def summary(self) -> dict[str, float | int | None]:
+        """Return the crowd's figures for a run's manifest: positions opened and how they
+        ended, the median holding time of the positions that ended (s) and the
+        notional-weighted leverage of the positions opened."""
+        st = self.stats
+        return {"entries": st.entries, "liquidations": st.liquidations,
+                "stops_fired": st.stops_fired, "take_profits_filled": st.take_profits_filled,
+                "hold_exits": st.hold_exits,
+                "median_holding_s": (round(float(np.median(self.holding_s)), 1)
+                                     if self.holding_s else None),
+                "notional_weighted_leverage": (round(st.entry_leverage_usd
+                                                     / st.entry_notional_usd, 2)
+                                               if st.entry_notional_usd > 0 else None)}
 
     def counts_by_status(self) -> dict[str, int]:
         """Return how many traders are idle, open, waiting and out (O(count): not per step)."""

@@ -236,6 +236,8 @@ def _manifest(market: Market, wall_s: float) -> dict:
         "versions": _versions(),
         "agents": {kind: len(group) for kind, group in market.agents.items()},
         "warm_start": market.warm_start,
+        "crowds": {kind: market.agents[kind][0].summary()
+                   for kind in ("retail", "holder", "scalper") if kind in market.agents},
     }
 
 

@@ -126,8 +126,10 @@ def test_count_zero_adds_no_agent_and_moves_no_id():
         return {kind: [a.unique_id for a in group] for kind, group in market.agents.items()}
 
     # calm on the pinned market: no spot agent is created after the perp's latent book.
+    # The cohorts come after the latent book: left out so that no agent follows it.
     pinned = {"duration_s": 600, "index.spot.basket.venues": [],
-              "index.spot.latent_liquidity.count": 0, "index.spot.informed.count": 0}
+              "index.spot.latent_liquidity.count": 0, "index.spot.informed.count": 0,
+              "agents.holders.count": 0, "agents.scalpers.count": 0, "warm_start.history_s": 0}
     base = build_market(load_scenario("calm", pinned))
     assert "latent_liquidity" not in base.agents
     more = build_market(load_scenario("calm", {**pinned, "agents.latent_liquidity.count": 1}))

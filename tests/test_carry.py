@@ -167,7 +167,10 @@ def test_the_schema_rejects_carry_traders_with_an_exogenous_index_naming_the_key
 
 
 def test_the_crowd_is_built_last_under_its_kind_name():
-    market = build_market(load_scenario("calm", {"duration_s": 60, "agents.carry.count": 3}))
+    no_cohorts = {"agents.holders.count": 0, "agents.scalpers.count": 0,
+                  "warm_start.history_s": 0}  # the cohorts come after the carry traders
+    market = build_market(load_scenario("calm", {"duration_s": 60, "agents.carry.count": 3,
+                                                 **no_cohorts}))
     (carry,) = market.agents["carry"]
     assert carry.unique_id == max(agent.unique_id for agent in market.model.agents)
     assert len(carry.perp_accounts) == len(carry.spot_accounts) == 3

@@ -1,0 +1,203 @@
+"""Tests of the warm start (``agents.warm_start``) and the cohorts' market response.
+
+Hand-built cases for the pairing of positions, the past path's arithmetic, and a small market
+warm-started over a ladder maker, whose positions, stops and balance are checked one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from agents.params import HolderParams, RetailParams, ScalperParams
+from agents.retail import OPEN, RetailCrowd
+from agents.warm_start import SECONDS_PER_YEAR, WarmPositions, match_trades, past_path, warm_start
+from scenarios.runner import run
+from scenarios.schema import ScenarioError, load_scenario
+from sim.exchange import BUY, SELL
+from tests.market_builders import LadderMaker, quiet_model
+
+
+def positions(first_account: int, sides, lots, entry_ticks, samples) -> WarmPositions:
+    n = len(sides)
+    return WarmPositions(SimpleNamespace(first_account=first_account), np.arange(n),
+                         np.array(sides, dtype=np.int8), np.array(lots, dtype=np.int64),
+                         np.array(entry_ticks, dtype=np.int64), np.array(samples, dtype=np.int64),
+                         np.full(n, 60.0), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+
+
+# ---------------------------------------------------------------------- the past path
+
+
+def test_the_past_path_ends_at_the_price_now_with_steps_of_the_stated_volatility():
+    # 10 days at 60 s: 14,400 steps of sd 0.8 * sqrt(60 / 31,536,000) = 0.0011035.
+    path = past_path(np.random.default_rng(3), 100_000.0, 0.8, 10 * 86_400.0, 60.0)
+    assert len(path) == 14_401
+    assert path[-1] == 100_000.0
+    steps = np.diff(np.log(path))
+    expected = 0.8 * math.sqrt(60.0 / SECONDS_PER_YEAR)
+    assert expected == pytest.approx(0.0011035, rel=1e-4)
+    # The sample sd of 14,400 normal steps is within 3 % of the true one (its own sd: 0.6 %).
+    assert steps.std() == pytest.approx(expected, rel=0.03)
+    assert abs(steps.mean()) < 4 * expected / math.sqrt(14_400)
+
+
+# ---------------------------------------------------------------------- pairing
+
+
+def test_holders_take_the_other_side_of_every_crowd_position_at_its_own_price():
+    # Crowd: a long of 3 lots at 1,000 ticks (sample 5), a short of 2 at 1,010 (sample 7).
+    # Holders: a long of 5 (sample 1, 990 ticks), a short of 4 (sample 2, 995 ticks).
+    # Holder shorts take the crowd's 3 long lots, holder longs its 2 short lots; left over,
+    # longs 5 - 2 = 3 and shorts 4 - 3 = 1, so the holder long is trimmed by 2 to 3 lots and
+    # its last lot trades against the holder short's at the long's price, 990.
+    crowd = positions(100, [BUY, SELL], [3, 2], [1_000, 1_010], [5, 7])
+    holders = positions(200, [BUY, SELL], [5, 4], [990, 995], [1, 2])
+    kept, held, trades = match_trades([crowd], holders, np.random.default_rng(0))
+    assert list(kept[0].lots) == [3, 2]
+    assert list(held.lots) == [3, 4]
+    got = sorted((t.at, t.buyer, t.seller, t.lots, t.price_ticks) for t in trades)
+    assert got == [(1, 200, 201, 1, 990), (5, 100, 201, 3, 1_000), (7, 200, 101, 2, 1_010)]
+    assert [t.at for t in trades] == [1, 5, 7]  # oldest first
+    bought = sum(t.lots for t in trades)
+    assert bought == 3 + 3 == 2 + 4  # longs 3 (crowd) + 3 (holders) = shorts 2 + 4
+
+
+def test_crowd_positions_the_holders_cannot_absorb_are_left_out():
+    # Holders short only 4 lots: of the crowd's longs of 3 and 3, one fits (3 <= 4, 6 > 4).
+    # Left over: holder longs 2, holder shorts 4 - 3 = 1, so the long is trimmed to 1 and
+    # trades its lot against the short's last one: 3 + 1 = 4 lots traded in all.
+    crowd = positions(100, [BUY, BUY], [3, 3], [1_000, 1_001], [5, 6])
+    holders = positions(200, [BUY, SELL], [2, 4], [990, 995], [1, 2])
+    kept, held, trades = match_trades([crowd], holders, np.random.default_rng(1))
+    assert list(kept[0].lots) == [3]
+    assert list(held.side) == [BUY, SELL] and list(held.lots) == [1, 4]
+    assert sum(t.lots for t in trades) == 4
+
+
+# ---------------------------------------------------------------------- a warm market
+
+
+@pytest.fixture(scope="module")
+def warm_market():
+    """A quiet market with a ladder maker, 400 retail traders and 100 holders, warm-started
+    over two days at 60 % volatility."""
+    model = quiet_model(seed=7, volatility=0.6, tick_size=0.1)
+    retail = RetailCrowd(model, RetailParams(count=400, arrival_rate_per_s=0.02,
+                                             hold_time_s=7_200.0, stop_loss_prob=0.6))
+    holders = RetailCrowd(model, HolderParams(count=100, hold_time_s=86_400.0,
+                                              arrival_rate_per_s=100 / 86_400),
+                          kind="holder")
+    summary = warm_start(model, [retail], holders, 2 * 86_400.0, 0.6)
+    LadderMaker(model)
+    return model, retail, holders, summary
+
+
+def test_a_warm_start_opens_balanced_positions_before_the_first_step(warm_market):
+    model, retail, holders, summary = warm_market
+    ex = model.perp
+    assert summary["positions"] > 0 and summary["failed_trades"] == 0
+    longs = shorts = 0
+    for crowd in (retail, holders):
+        pos = ex.positions_lots(crowd.first_account + np.arange(crowd.count))
+        longs += int(pos[pos > 0].sum())
+        shorts += int(-pos[pos < 0].sum())
+        is_open = crowd.status == OPEN
+        # Every open trader holds a position on its side; every other one holds none.
+        assert (np.sign(pos[is_open]) == crowd.side[is_open]).all()
+        assert (pos[~is_open] == 0).all()
+        # The idle pool holds exactly the traders not in a position.
+        assert sorted(crowd.idle_pool[: crowd.n_idle]) == list(np.flatnonzero(~is_open))
+        # Entered in the past, leaving in the future.
+        assert (crowd.entry_t[is_open] <= 0).all() and (crowd.exit_t[is_open] > 0).all()
+    assert longs == shorts == ex.open_interest > 0
+    assert summary["open_interest_usd"] == pytest.approx(longs * ex.config.lot_size * 100_000.0)
+    # Steady state: about rate x hold = 0.02 x 7,200 = 144 retail positions before survival.
+    assert 40 <= int((retail.status == OPEN).sum()) <= 144 + 5 * 12
+    assert ex.drain_fills().size == 0  # the warm trades are not the run's
+
+
+def test_warm_stops_rest_beyond_the_price_now_on_the_losing_side(warm_market):
+    model, retail, _, _ = warm_market
+    now = model.perp.to_ticks(100_000.0)
+    has_stop = retail.stop_order > 0
+    assert has_stop.sum() > 10
+    sides = retail.side[has_stop]
+    stops = retail.stop_ticks[has_stop]
+    # A long's stop is under the price now, a short's above: the path has not crossed them.
+    assert ((sides == BUY) & (stops < now) | (sides == SELL) & (stops > now)).all()
+
+
+def test_a_warm_run_starts_with_open_interest_and_its_invariants_hold():
+    sc = load_scenario("calm", {"duration_s": 120, "agents.retail.count": 300,
+                                "agents.holders.count": 100, "agents.scalpers.count": 50})
+    result = run(sc)
+    warm = result.manifest["warm_start"]
+    assert warm["positions"] > 0
+    assert result.series["oi_notional"].iloc[0] == pytest.approx(
+        warm["open_interest_usd"], rel=0.05)  # the first second changes little
+    assert result.manifest["invariants"]["all_passed"]
+    # The warm trades are not the run's: the first second's volume is not theirs.
+    assert result.trades["t"].min() >= 1.0
+    assert result.series["volume"].iloc[0] * 100_000.0 < 0.05 * warm["open_interest_usd"]
+
+
+def test_a_warm_start_without_holders_is_refused_naming_the_key():
+    with pytest.raises(ScenarioError, match="warm_start.history_s"):
+        load_scenario("calm", {"agents.holders.count": 0})
+
+
+# ---------------------------------------------------------------------- market response
+
+
+def deterrence(rate: float, aversion: float, side: int) -> float:
+    crowd = SimpleNamespace(exchange=SimpleNamespace(predicted_funding_rate=rate),
+                            params=SimpleNamespace(funding_aversion=aversion))
+    return RetailCrowd._funding_deterrence(crowd, side)
+
+
+def test_funding_keeps_out_the_side_that_pays():
+    # Longs: 0.5 x (0.0002 - 0.0001) / 0.0001 = 0.5; at 0.0004, 0.5 x 3 = 1.5 -> all of them.
+    assert deterrence(0.0002, 0.5, BUY) == pytest.approx(0.5)
+    assert deterrence(0.0004, 0.5, BUY) == 1.0
+    assert deterrence(0.0001, 0.5, BUY) == 0.0  # the baseline deters nobody
+    assert deterrence(0.0004, 0.5, SELL) == 0.0  # shorts are paid
+    # Shorts pay a negative rate: 0.5 x 0.0001 / 0.0001 = 0.5.
+    assert deterrence(-0.0001, 0.5, SELL) == pytest.approx(0.5)
+    assert deterrence(-0.0001, 0.5, BUY) == 0.0
+
+
+def test_arrivals_follow_the_charts_volatility_within_their_bounds():
+    model = quiet_model(seed=2)
+    crowd = RetailCrowd(model, ScalperParams(count=10, vol_elasticity=1.0, vol_recent_s=60.0,
+                                             vol_slow_s=600.0, history_sample_s=1.0))
+    # Alternating moves of 10 ticks everywhere: recent and slow volatility are equal -> 1.
+    calm = 1_000_000 + 10 * (np.arange(601) % 2)
+    crowd.history.seed(calm)
+    assert crowd._volatility_multiple(0.0) == pytest.approx(1.0, abs=0.02)
+    # Within the minute the multiple is not reread.
+    crowd.history.seed(np.full(601, 1_000_000))
+    assert crowd._volatility_multiple(30.0) == pytest.approx(1.0, abs=0.02)
+    # Moves 100 times larger in the last minute (61 samples): those 60 moves of 1e-3 dominate
+    # the slow window's variance, 60 / 600 x 1e-6, so the ratio is 1e-3 / sqrt(1e-7) =
+    # sqrt(10) = 3.16.
+    wild = calm.copy()
+    wild[-61:] = 1_000_000 + 1_000 * (np.arange(61) % 2)
+    crowd.history.seed(wild)
+    assert crowd._volatility_multiple(60.0) == pytest.approx(math.sqrt(10), rel=0.02)
+    # A flat last minute after the moves: 0 -> the floor, 1/5.
+    flat_end = 1_000_000 + 1_000 * (np.arange(601) % 2)
+    flat_end[-61:] = 1_000_000
+    crowd.history.seed(flat_end)
+    assert crowd._volatility_multiple(120.0) == 0.2
+    # A recent window of 6 s (the last 6 moves large): sqrt(600 / 6) = 10 -> capped at 5.
+    quick = RetailCrowd(model, ScalperParams(count=10, vol_elasticity=1.0, vol_recent_s=6.0,
+                                             vol_slow_s=600.0, history_sample_s=1.0),
+                        kind="scalper")
+    burst = calm.copy()
+    burst[-7:] = 1_000_000 + 1_000 * (np.arange(7) % 2)
+    quick.history.seed(burst)
+    assert quick._volatility_multiple(0.0) == 5.0
