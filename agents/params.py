@@ -400,15 +400,17 @@ class HolderParams(RetailParams):
     """Large, low-leverage position holders (funds, basis and swing-position traders): most of
     the open interest, 2-5x, holding for days, few stops.
 
-    Defaults: 200 holders with a median wallet of 500 k USD who post half of it at 2-5x
-    (about 750 k USD of notional each); a mean hold of 3 days and one entry every 30 min, so
-    that about 100 (rate x hold / count) are in a position at any time; stops on one position
-    in five, 8 % away; take-profits 15 % away."""
+    Defaults (count 0: none unless a scenario sets it): a median wallet of 250 k USD, half
+    of it posted at 2-5x (about 400 k USD of notional each); a mean hold of 3 days and one
+    entry every 6 min, so that about 720 (rate x hold) are in a position at any time, which
+    1,000 holders allow; stops on one position in five, 8 % away; take-profits 15 % away.
+    Many mid-sized holders rather than a few large ones: one holder's stop is one price, and
+    no single price should hold a large share of the open interest."""
 
     count: int = Field(0, ge=0, le=10_000_000)
-    wallet: float = Field(500_000.0, gt=0, le=1e12, description="median USD per holder")
-    wallet_sigma: float = Field(0.8, ge=0, le=5)
-    arrival_rate_per_s: float = Field(1.0 / 1_800.0, ge=0, le=1000)
+    wallet: float = Field(250_000.0, gt=0, le=1e12, description="median USD per holder")
+    wallet_sigma: float = Field(0.6, ge=0, le=5)
+    arrival_rate_per_s: float = Field(1.0 / 360.0, ge=0, le=1000)
     leverage_mix: dict[float, float] = Field(
         default_factory=lambda: {2.0: 0.4, 3.0: 0.35, 5.0: 0.25})
     margin_fraction: float = Field(0.5, gt=0, le=1)
