@@ -372,6 +372,10 @@ class RetailParams(_Params):
         0.0, ge=0, le=3, description="arrivals scale as (recent over slower realized "
         "volatility of the chart) to this power, within 1/5 to 5 times: traders come in when "
         "the market moves")
+    vol_exit_elasticity: float = Field(
+        0.0, ge=0, le=3, description="open positions close early at (recent over slower "
+        "realized volatility) to this power, less 1, times the holding-time exit rate (the "
+        "multiple at most 5): traders cut risk when the market is wild")
     vol_recent_s: float = Field(
         900.0, gt=0, le=86_400, description="window of the recent realized volatility")
     vol_slow_s: float = Field(

@@ -34,7 +34,8 @@ post-mortems describe:
   band of stops, not one price. A stop at or past the liquidation price goes just inside it.
   **Take-profit**: a LIMIT at entry * (1 +/- take_profit_pct).
 * **Exits**: stop, take-profit, liquidation, or a reduce-only MARKET order after an exponential
-  holding time of mean ``hold_time_s``. Leftover orders are cancelled and the trader is idle
+  holding time of mean ``hold_time_s``, or earlier while the chart is wild
+  (``vol_exit_elasticity``). Leftover orders are cancelled and the trader is idle
   again; after a liquidation it waits an exponential ``reentry_delay_s`` and re-enters only while
   ``reentry_budget`` lasts, otherwise it is out for good.
 
@@ -293,6 +294,7 @@ class RetailStats:
     stops_fired: int = 0
     take_profits_filled: int = 0  # positions closed by their take-profit order
     hold_exits: int = 0  # positions closed at the end of their holding time
+    nervous_exits: int = 0  # positions closed early while the chart was wild
     liquidations: int = 0
     other_closes: int = 0  # closed by something else (auto-deleveraging)
     stray_closes: int = 0  # unwanted positions (a stale order filled) closed at market
@@ -338,18 +340,20 @@ class RetailCrowd(Trader):
         self.near_ticks = int(params.round_near_fraction * self.round_ticks)
         sample_s = max(params.history_sample_s, model.step_s)
         chart_s = max(params.lookback_s, params.structure_max_lookback_s,
-                      params.vol_slow_s if params.vol_elasticity > 0 else 0.0)
+                      params.vol_slow_s
+                      if params.vol_elasticity > 0 or params.vol_exit_elasticity > 0 else 0.0)
         self.history = PriceHistory(chart_s, sample_s)
         self.lookback_samples = samples_in(params.lookback_s, sample_s)
         self._vol_samples = (samples_in(params.vol_recent_s, sample_s),
                              samples_in(params.vol_slow_s, sample_s))
-        self._vol_multiple, self._vol_next_t = 1.0, -math.inf
+        self._vol_ratio, self._vol_next_t = 1.0, -math.inf
         self.stop_trigger = STOP_TRIGGERS[params.stop_trigger]
         self.count = n = int(params.count)
         rng = self.rng_stream = model.random_stream(f"perp/{kind}")
         # Re-entry delays are drawn per liquidation, so their count depends on the market: a
         # stream of their own keeps the arrivals' draws common to runs that differ elsewhere.
         self._reentry_rng = model.random_stream(f"perp/{kind}/reentry")
+        self._exit_rng = model.random_stream(f"perp/{kind}/exits")  # early exits, likewise
         self.excitation = Excitation(params.arrival_rate_per_s, params.excitation, model.step_s)
         levs = np.array(sorted(params.leverage_mix), dtype=np.float64)
         lev_p = np.array([params.leverage_mix[v] for v in levs])
@@ -409,7 +413,7 @@ class RetailCrowd(Trader):
         self.history.record(t, self._chart_price_ticks())
         touched = self._reconcile(t)
         returns = self._release_waiting(t)
-        exits = self._exit_due(t)
+        exits = self._exit_due(t) + self._nervous_exits(t)
         arrivals = self._arrive(t)
         self.last_step = {"arrivals": arrivals, "exits": exits, "returns": returns,
                           "touched": touched, "examined": arrivals + exits + returns + touched}
@@ -614,21 +618,47 @@ class RetailCrowd(Trader):
 
     def _volatility_multiple(self, t: float) -> float:
         """Return the arrival rate's multiple for the chart's volatility: (recent over slow
-        realized volatility) ** ``vol_elasticity`` within [1/5, 5], refreshed once a minute;
+        realized volatility) ** ``vol_elasticity`` within [1/5, 5] (1 without elasticity)."""
+        if self.params.vol_elasticity == 0.0:
+            return 1.0
+        ratio = self._volatility_ratio(t)
+        return min(max(ratio ** self.params.vol_elasticity, 0.2), 5.0)
+
+    def _volatility_ratio(self, t: float) -> float:
+        """Return the chart's recent over slow realized volatility, refreshed once a minute;
         1 until the chart holds the recent window."""
-        p = self.params
-        if p.vol_elasticity == 0.0 or t + 1e-9 < self._vol_next_t:
-            return self._vol_multiple
+        if t + 1e-9 < self._vol_next_t:
+            return self._vol_ratio
         self._vol_next_t = t + _VOL_REFRESH_S
         n_recent, n_slow = self._vol_samples
         prices = self.history.window(n_slow)
         if len(prices) <= n_recent:
-            return self._vol_multiple
+            return self._vol_ratio
         moves = np.diff(np.log(prices.astype(np.float64)))
         slow, recent = float(moves.std()), float(moves[1 - n_recent:].std())
-        ratio = recent / slow if slow > 0 else 1.0
-        self._vol_multiple = min(max(ratio ** p.vol_elasticity, 0.2), 5.0)
-        return self._vol_multiple
+        self._vol_ratio = recent / slow if slow > 0 else 1.0
+        return self._vol_ratio
+
+    def _nervous_exits(self, t: float) -> int:
+        """Close positions early while the chart is wild: beyond the holding-time exits, each
+        open position closes at the rate ``(ratio ** vol_exit_elasticity - 1) / hold_time_s``
+        (``ratio``: recent over slow volatility; the multiple at most 5). Candidates are drawn
+        from the whole crowd and only open ones close, which gives that rate per open position
+        without a scan. Return how many closed."""
+        p = self.params
+        if p.vol_exit_elasticity == 0.0:
+            return 0
+        extra = min(self._volatility_ratio(t) ** p.vol_exit_elasticity, 5.0) - 1.0
+        if extra <= 0.0:
+            return 0
+        rng = self._exit_rng
+        k = int(rng.poisson(self.count * extra * self.model.step_s / p.hold_time_s))
+        closed = 0
+        for i in rng.integers(0, self.count, size=k).tolist():
+            if self.status[i] == OPEN and self._close(i, t):
+                self.stats.nervous_exits += 1
+                closed += 1
+        return closed
 
     def _funding_deterrence(self, side: int) -> float:
         """Return the probability that a would-be entrant on ``side`` stays out for funding:

@@ -201,3 +201,29 @@ def test_arrivals_follow_the_charts_volatility_within_their_bounds():
     burst[-7:] = 1_000_000 + 1_000 * (np.arange(7) % 2)
     quick.history.seed(burst)
     assert quick._volatility_multiple(0.0) == 5.0
+
+
+def test_wild_charts_close_open_positions_early_at_the_stated_rate():
+    # 100,000 traders, a mean hold of 1,000 s, ratio 4 with elasticity 1: the extra rate is
+    # (4 - 1) / 1,000 per open position per second, so one step draws Poisson(100,000 x 3 /
+    # 1,000) = Poisson(300) candidates, of which the open half (every even trader) close:
+    # about 150, sd about 12.
+    model = quiet_model(seed=4)
+    crowd = RetailCrowd(model, RetailParams(count=100_000, hold_time_s=1_000.0,
+                                            vol_exit_elasticity=1.0))
+    crowd.status[::2] = OPEN
+    closed_ids = []
+
+    def close(i, t):
+        closed_ids.append(i)
+        crowd.status[i] = 0
+        return True
+
+    crowd._close = close
+    crowd._vol_ratio, crowd._vol_next_t = 4.0, math.inf  # held for the test
+    n = crowd._nervous_exits(0.0)
+    assert n == len(closed_ids) == crowd.stats.nervous_exits
+    assert 100 <= n <= 200
+    assert all(i % 2 == 0 for i in closed_ids)  # only open positions close
+    crowd._vol_ratio = 0.8  # a calmer chart than usual: no early exits
+    assert crowd._nervous_exits(1.0) == 0
