@@ -49,6 +49,12 @@ class Excitation:
         """Return the current rate (events per second): ``mu + x``, capped."""
         return min(self.baseline + self.excess, self._cap)
 
+    def rate_with_baseline(self, multiple: float) -> float:
+        """Return the rate with the baseline ``mu`` scaled by ``multiple`` (a crowd whose
+        background interest follows the market): ``multiple * mu + x``, capped. The
+        excitation is not scaled, so the branching ratio stays below 1."""
+        return min(multiple * self.baseline + self.excess, self._cap)
+
     def update(self, own_events: int, move_bps: float, liquidated_usd: float) -> None:
         """Decay the excitation over one step, then add this step's kicks."""
         p = self.params

@@ -8,8 +8,9 @@ post-mortems describe:
 * **Arrivals** are Poisson at a self-exciting rate (``agents.excitation``: mean
   ``arrival_rate_per_s`` in a quiet market, raised for minutes by bursts of arrivals, large
   moves and liquidation prints): idle traders look at the chart each step, drawn from an idle
-  pool without scanning the crowd (swap-remove). With ``vol_elasticity`` the rate also
-  follows the chart's volatility (recent over slow realized volatility, to that power), and
+  pool without scanning the crowd (swap-remove). With ``vol_elasticity`` the baseline of the rate
+  (not its self-excited part, so the branching ratio stays below 1) follows the chart's
+  volatility (recent over slow realized volatility, to that power), and
   with ``funding_aversion`` fewer would-be longs enter while longs pay more than the 0.01 %
   baseline (fewer shorts while shorts pay).
 * **Entry rules**, one per trader from ``rule_mix``, read a price history sampled every
@@ -581,7 +582,7 @@ class RetailCrowd(Trader):
         p = self.params
         rng = self.rng_stream
         m = self.model
-        rate = self.excitation.rate * self._volatility_multiple(t)
+        rate = self.excitation.rate_with_baseline(self._volatility_multiple(t))
         k = min(int(rng.poisson(rate * m.step_s)), self.n_idle)
         self.excitation.update(k, m.move_bps, m.liquidated_usd)
         if k == 0:

@@ -230,3 +230,16 @@ def test_wild_charts_close_open_positions_early_at_the_stated_rate():
     assert all(i % 2 == 0 for i in closed_ids)  # only open positions close
     crowd._vol_ratio = 0.8  # a calmer chart than usual: no early exits
     assert crowd._nervous_exits(1.0) == 0
+
+
+def test_the_volatility_multiple_scales_the_baseline_not_the_excitation():
+    # Base rate 1/s, branching 0.5: baseline mu = 0.5; after 10 own events with decay 100 s
+    # the excess is 0.5 x 10 / 100 = 0.05. A multiple of 3: 3 x 0.5 + 0.05 = 1.55 (not
+    # 3 x 0.55 = 1.65); the cap is 20 x 1 = 20.
+    from agents.excitation import Excitation
+    from agents.params import ExcitationParams
+    ex = Excitation(1.0, ExcitationParams(branching=0.5, decay_s=100.0), 1.0)
+    ex.update(10, 0.0, 0.0)
+    assert ex.excess == pytest.approx(0.05)
+    assert ex.rate_with_baseline(3.0) == pytest.approx(1.55)
+    assert ex.rate_with_baseline(100.0) == 20.0
