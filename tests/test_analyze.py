@@ -43,7 +43,8 @@ from sim.result import HuntRecord, RunResult, hunt_table
 SMALL = AnalysisConfig(horizon_s=600.0, reversal_s=300.0, warmup_s=300.0,
                        decision_every_s=300.0, n_boot=200)
 SHORT_RUN = ("duration_s=3600", "agents.retail.count=1000", "agents.whale.active_from_s=300",
-             "agents.whale.min_cluster_notional=200000")
+             "agents.whale.min_cluster_notional=200000",
+             "warm_start.history_s=0", "agents.holders.count=0")  # a cold start: the hunt below
 
 
 # --- hand-built per-run tables -------------------------------------------------------------
