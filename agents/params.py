@@ -349,6 +349,12 @@ class RetailParams(_Params):
         10.0, ge=0, le=1000, description="mean distance (exponential) beyond the swing point "
         "or round level at which a stop rests")
     take_profit_pct: float = Field(0.02, gt=0, le=10, description="take-profit distance")
+    take_profit_rule_mix: dict[Literal["percent", "round_number", "risk_multiple"], float] = (
+        Field(default_factory=lambda: {"percent": 1.0}, description="each trader's habit of "
+              "take-profit placement: take_profit_pct from the entry, the first round level "
+              "beyond it, or a multiple of the stop's distance (without a stop: percent)"))
+    take_profit_risk_multiple: float = Field(
+        2.0, gt=0, le=100, description="a risk-multiple target's distance over the stop's")
     hold_time_s: float = Field(21_600.0, gt=0, description="mean holding time")
     reentry_budget: int = Field(2, ge=0, description="re-entries allowed after liquidation")
     reentry_delay_s: float = Field(600.0, ge=0, description="mean wait before re-entering")
@@ -398,6 +404,11 @@ class RetailParams(_Params):
     @classmethod
     def _stop_rule_mix(cls, mix: dict) -> dict:
         return _check_weights(mix, "stop_rule_mix")
+
+    @field_validator("take_profit_rule_mix")
+    @classmethod
+    def _take_profit_rule_mix(cls, mix: dict) -> dict:
+        return _check_weights(mix, "take_profit_rule_mix")
 
 
 class HolderParams(RetailParams):

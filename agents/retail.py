@@ -33,7 +33,9 @@ post-mortems describe:
   at least ``d`` from the entry. Structure and round-number stops rest an exponential offset
   (mean ``stop_offset_bps``) beyond their level, so traders who read the same chart leave a
   band of stops, not one price. A stop at or past the liquidation price goes just inside it.
-  **Take-profit**: a LIMIT at entry * (1 +/- take_profit_pct).
+  **Take-profit**: a LIMIT placed by the trader's habit from ``take_profit_rule_mix``:
+  entry * (1 +/- take_profit_pct), the first round level beyond that, or
+  ``take_profit_risk_multiple`` times the stop's distance beyond the entry (a 2R target).
 * **Exits**: stop, take-profit, liquidation, or a reduce-only MARKET order after an exponential
   holding time of mean ``hold_time_s``, or earlier while the chart is wild
   (``vol_exit_elasticity``). Leftover orders are cancelled and the trader is idle
@@ -86,6 +88,10 @@ MOMENTUM, BREAKOUT, CONTRARIAN, ROUND_NUMBER = range(4)
 # Stop placement habits, in the order of ``STOP_RULES``.
 STOP_RULES = ("percent", "structure", "round_number")
 PERCENT_STOP, STRUCTURE_STOP, ROUND_STOP = range(3)
+
+# Take-profit habits, in the order of ``TAKE_PROFIT_RULES``.
+TAKE_PROFIT_RULES = ("percent", "round_number", "risk_multiple")
+PERCENT_TP, ROUND_TP, RISK_MULTIPLE_TP = range(3)
 
 # The chart a percent or round-number stop reads: none.
 _NO_SWING = np.zeros(0, dtype=np.int64)
@@ -200,6 +206,29 @@ def take_profit_ticks(side: int, entry_price: float, take_profit_pct: float,
     """
     target = entry_price * (1.0 + side * take_profit_pct) / tick_size
     return int(math.ceil(target - 1e-9)) if side == BUY else max(0, int(math.floor(target + 1e-9)))
+
+
+def take_profit_level_ticks(tp_rule: int, side: int, entry_price: float, take_profit_pct: float,
+                           stop_ticks: int, risk_multiple: float, tick_size: float,
+                           round_ticks: int) -> int:
+    """Return a take-profit limit price (ticks; 0 for none) by the trader's habit.
+
+    ``percent``: ``take_profit_ticks``. ``round_number``: the first multiple of ``round_ticks``
+    at or beyond the percent target (a long sells at a round level above, a short buys at one
+    below). ``risk_multiple``: ``risk_multiple`` times the stop's distance from the entry
+    beyond the entry (a 2R target), rounded outwards; the percent target without a stop.
+    """
+    if tp_rule == RISK_MULTIPLE_TP and stop_ticks > 0:
+        entry = entry_price / tick_size
+        target = entry + side * risk_multiple * abs(entry - stop_ticks)
+        return (int(math.ceil(target - 1e-9)) if side == BUY
+                else max(0, int(math.floor(target + 1e-9))))
+    tp = take_profit_ticks(side, entry_price, take_profit_pct, tick_size)
+    if tp_rule != ROUND_TP or tp <= 0:
+        return tp
+    if side == BUY:
+        return int(math.ceil(tp / round_ticks - 1e-9)) * round_ticks
+    return int(math.floor(tp / round_ticks + 1e-9)) * round_ticks
 
 
 def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
@@ -372,6 +401,10 @@ class RetailCrowd(Trader):
         stop_p = np.array([params.stop_rule_mix.get(r, 0.0) for r in STOP_RULES])
         self.stop_rule = rng.choice(len(STOP_RULES), size=n,
                                     p=stop_p / stop_p.sum()).astype(np.int8)
+        # Drawn from a stream of its own, so the crowd's other draws stay as they were.
+        tp_p = np.array([params.take_profit_rule_mix.get(r, 0.0) for r in TAKE_PROFIT_RULES])
+        self.tp_rule = model.random_stream(f"perp/{kind}/take_profit").choice(
+            len(TAKE_PROFIT_RULES), size=n, p=tp_p / tp_p.sum()).astype(np.int8)
         self.status = np.full(n, IDLE, dtype=np.int8)
         self.side = np.zeros(n, dtype=np.int8)
         self.entry_t = np.full(n, np.nan)
@@ -725,10 +758,18 @@ class RetailCrowd(Trader):
         qty = abs(pos)
         if stop is not None:
             self._place_stop(i, side, qty, entry, stop)
-        tp = take_profit_ticks(side, entry, p.take_profit_pct, cfg.tick_size)
+        tp = self.take_profit_for(i, side, entry, int(self.stop_ticks[i]))
         if tp > 0:
             self.rest_take_profit(i, side, qty, tp)
         return True
+
+    def take_profit_for(self, i: int, side: int, entry: float, stop_ticks: int) -> int:
+        """Return trader ``i``'s take-profit price (ticks; 0 for none) for a ``side`` position
+        entered at ``entry`` (USD) with its stop at ``stop_ticks`` (0: none)."""
+        p = self.params
+        return take_profit_level_ticks(int(self.tp_rule[i]), side, entry, p.take_profit_pct,
+                                       stop_ticks, p.take_profit_risk_multiple,
+                                       self.exchange.config.tick_size, self.round_ticks)
 
     def _place_stop(self, i: int, side: int, qty: int, entry: float, draw: StopDraw) -> None:
         margin = max(self.exchange.position_margin_usd(self.first_account + i), 0.0)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.retail import RetailCrowd, StopDraw, entry_side, samples_in, take_profit_ticks
+from agents.retail import RetailCrowd, StopDraw, entry_side, samples_in
 from sim.exchange import BUY, LIMIT, MARKET, SELL, Status, liquidation_price
 from sim.model import MarketModel
 
@@ -126,7 +126,7 @@ def draw_positions(crowd: RetailCrowd, path_ticks: np.ndarray, step_s: float,
             draw = StopDraw(float(z_distance[j]), float(u_timeframe[j]), float(e_offset[j]))
             stop = crowd.stop_ticks_for(i, side, lots, entry, posted, draw,
                                         lambda k, c=chart: c[-k:])
-        tp = take_profit_ticks(side, entry, p.take_profit_pct, cfg.tick_size)
+        tp = crowd.take_profit_for(i, side, entry, stop)
         liq = liquidation_price(side, lots * cfg.lot_size, entry, posted, cfg.tiers)
         liq_ticks = liq / cfg.tick_size if liq > 0 else 0.0  # NaN compares False below
         low, high = int(low_since[at]), int(high_since[at])

@@ -432,3 +432,37 @@ def measure_act_time(counts=(10_000, 1_000_000), steps: int = 3_600) -> None:
 
 if __name__ == "__main__":
     measure_act_time()
+
+
+def test_take_profits_by_habit_percent_round_level_or_a_multiple_of_the_risk():
+    from agents.retail import PERCENT_TP, RISK_MULTIPLE_TP, ROUND_TP, take_profit_level_ticks
+    # Entry 100,000 USD, tick 0.1: 1,000,000 ticks; 2 % -> 1,020,000 (long), 980,000 (short).
+    args = dict(entry_price=100_000.0, take_profit_pct=0.02, risk_multiple=2.0, tick_size=0.1,
+                round_ticks=15_000)
+    assert take_profit_level_ticks(PERCENT_TP, BUY, stop_ticks=0, **args) == 1_020_000
+    assert take_profit_level_ticks(PERCENT_TP, SELL, stop_ticks=0, **args) == 980_000
+    # Round levels every 15,000 ticks: 1,020,000 / 15,000 = 68 exactly -> 1,020,000 for a
+    # long; a short's 980,000 / 15,000 = 65.33 -> 65 x 15,000 = 975,000, the level below.
+    assert take_profit_level_ticks(ROUND_TP, BUY, stop_ticks=0, **args) == 1_020_000
+    assert take_profit_level_ticks(ROUND_TP, SELL, stop_ticks=0, **args) == 975_000
+    # 2R: a long stopped at 990,000 risks 10,000 ticks -> 1,000,000 + 20,000 = 1,020,000;
+    # a short stopped at 1,003,000 risks 3,000 -> 1,000,000 - 6,000 = 994,000.
+    assert take_profit_level_ticks(RISK_MULTIPLE_TP, BUY, stop_ticks=990_000, **args) == 1_020_000
+    assert take_profit_level_ticks(RISK_MULTIPLE_TP, SELL, stop_ticks=1_003_000,
+                                   **args) == 994_000
+    # Without a stop a risk-multiple habit falls back to the percent target.
+    assert take_profit_level_ticks(RISK_MULTIPLE_TP, SELL, stop_ticks=0, **args) == 980_000
+
+
+def test_a_round_number_take_profit_rests_at_the_round_level_beyond_the_target():
+    # Every trader takes profits at round levels (1,000 USD = 10,000 ticks): a long opened near
+    # 100,000 USD targets 102,000 or a little above, so its LIMIT rests at 103,000 USD at most
+    # and always on a multiple of 10,000 ticks.
+    model, crowd = build(count=200, arrival_rate_per_s=20.0, stop_loss_prob=0.0,
+                         take_profit_rule_mix={"round_number": 1.0})
+    for _ in range(3):
+        model.step()
+    placed = crowd.tp_order[crowd.tp_order > 0]
+    assert len(placed) > 20
+    prices = np.array([stop_order_price(model, int(oid)) for oid in placed])
+    assert (prices % 10_000 == 0).all()
