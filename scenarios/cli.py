@@ -375,6 +375,59 @@ def impulse(scenario: str, notionals: tuple[float, ...], over_s: float, venue: s
         raise SystemExit(1)
 
 
+@main.command()
+@click.argument("scenario")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Seeds 0 .. N-1.")
+@click.option("--skip-s", type=click.FloatRange(min=0), default=7200.0, show_default=True,
+              help="Leave the first SECONDS out of volume and liquidations.")
+@click.option("--shock-s", type=click.FloatRange(min=0), default=None,
+              help="Also measure the aftermath of a shock at this time (seconds).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override one setting (the value is read as YAML); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per seed.")
+def positions(scenario: str, seeds: int, skip_s: float, shock_s: float | None,
+              overrides: tuple[str, ...], as_json: bool) -> None:
+    """How SCENARIO's traders hold positions, seed by seed: daily volume over open interest,
+    liquidations as a share of volume, open interest in the first hour over its mean, the
+    largest resting stop at one price as a share of open interest, and each crowd's median
+    holding time and notional-weighted leverage; with --shock-s, the open interest's fall,
+    the peak hour of liquidations and the drop and its retracement after the shock
+    (``scenarios/positions.py``, ``docs/traders.md``)."""
+    import json
+
+    from scenarios.positions import position_figures
+
+    sc = load_scenario_or_exit(scenario, overrides)
+    if shock_s is not None and shock_s >= sc.duration_s:
+        click.echo(f"--shock-s: got {shock_s:g}: must be within the run (duration_s = "
+                   f"{sc.duration_s:g})", err=True)
+        raise SystemExit(2)
+    for seed in range(seeds):
+        out = position_figures(sc.model_copy(update={"seed": seed}), skip_s, shock_s)
+        if as_json:
+            click.echo(json.dumps(out))
+            continue
+        click.echo(f"{sc.name} seed {seed} ({out['wall_s']:.0f} s): volume/day over OI "
+                   f"{out['volume_per_day_over_oi']:.2f}, liquidations "
+                   f"{out['liquidations_pct_of_volume']:.2f} % of volume, OI first hour / "
+                   f"mean {out['oi_first_hour_over_mean']:.3f}, largest stop at one price "
+                   f"{out['largest_stop_wall_pct_oi']:.2f} % of OI")
+        for kind, crowd in out["crowds"].items():
+            hold = crowd["median_holding_s"]
+            click.echo(f"  {kind}: median holding "
+                       f"{'-' if hold is None else f'{hold / 3600:.2f} h'}, notional-weighted "
+                       f"leverage {crowd['notional_weighted_leverage']}, entries "
+                       f"{crowd['entries']}, liquidations {crowd['liquidations']}")
+        if "shock" in out:
+            sh = out["shock"]
+            click.echo(f"  shock at {shock_s:g} s: OI falls {sh['oi_fall_pct_within_4h']:.1f} % "
+                       f"within 4 h, peak hour of liquidations "
+                       f"{sh['max_hourly_liquidations_pct_oi']:.2f} % of OI, drop "
+                       f"{sh['drop_pct']:.2f} %, {sh['retraced_after_1h']:.2f} of it retraced "
+                       f"after 1 h")
+
+
 def _echo_response(out: dict) -> None:
     from scenarios.impulse import HORIZONS_S, PRICES
 

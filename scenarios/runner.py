@@ -213,11 +213,16 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Ove
     wall = time.perf_counter() - started
     if progress is not None:
         progress(n_steps, n_steps)
-    hunts = [hunt for whale in market.agents.get("whale", []) for hunt in whale.hunts]
-    result = market.recorder.result(model, _manifest(market, wall), hunts)
+    result = finish(market, wall)
     if out is not None:
         result.write(out)
     return result
+
+
+def finish(market: Market, wall_s: float) -> RunResult:
+    """Return the ``RunResult`` of a market that has run (``wall_s``: its wall seconds)."""
+    hunts = [hunt for whale in market.agents.get("whale", []) for hunt in whale.hunts]
+    return market.recorder.result(market.model, _manifest(market, wall_s), hunts)
 
 
 def _manifest(market: Market, wall_s: float) -> dict:
