@@ -161,9 +161,9 @@ def match_trades(crowds: list[WarmPositions], holders: WarmPositions,
     the holders' remaining longs with their remaining shorts (module doc, step 4). Return the
     positions kept (crowds, holders, with their lots as traded) and the trades, oldest first."""
     need = {BUY: 0, SELL: 0}  # crowd lots on each side, which holders of the other side take
+    room = {side: int(holders.lots[holders.side == -side].sum()) for side in (BUY, SELL)}
     kept = []
     for pos in crowds:
-        room = {side: int(holders.lots[holders.side == -side].sum()) for side in (BUY, SELL)}
         mask = np.zeros(len(pos.lots), dtype=bool)
         for k in rng.permutation(len(pos.lots)):  # left out in random order once holders fill
             side = int(pos.side[k])
