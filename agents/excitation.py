@@ -47,7 +47,7 @@ class Excitation:
     @property
     def rate(self) -> float:
         """Return the current rate (events per second): ``mu + x``, capped."""
-        return min(self.baseline + self.excess, self._cap)
+        return self.rate_with_baseline(1.0)
 
     def rate_with_baseline(self, multiple: float) -> float:
         """Return the rate with the baseline ``mu`` scaled by ``multiple`` (a crowd whose

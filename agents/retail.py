@@ -711,7 +711,6 @@ class RetailCrowd(Trader):
         (None: no stop). The trader must be out of the idle pool; if nothing is opened it goes
         back to it (or out, when its wallet cannot buy one lot).
         """
-        p = self.params
         ex = self.exchange
         cfg = ex.config
         account = self.first_account + i
@@ -720,17 +719,12 @@ class RetailCrowd(Trader):
             self.stats.unfilled += 1
             self._to_idle(i)
             return False
-        leverage = float(self.leverage[i])
-        wallet = ex.wallet_usd(account)
-        # Leave room for the opening and closing taker fees, as the venues' "max" size does.
-        max_margin = wallet / (1.0 + 2.0 * leverage * cfg.taker_fee)
-        margin = min(wallet * p.margin_fraction * math.exp(p.size_sigma * size_z), max_margin)
-        notional = min(margin * leverage, 0.999 * ex.max_position_notional_usd(account))
+        notional, most = self.entry_notional(i, size_z)
         lot_value = best * cfg.tick_size * cfg.lot_size
         lots = int(notional / lot_value)
         if lots < 1:
             self.stats.too_small += 1
-            if max_margin * leverage < lot_value:
+            if most < lot_value:
                 self.status[i] = OUT
                 self.stats.out += 1
             else:
@@ -746,22 +740,36 @@ class RetailCrowd(Trader):
             self._to_idle(i)
             return False
         self.stats.entries += 1
-        entry_notional = abs(pos) * cfg.lot_size * ex.entry_price_usd(account)
-        self.stats.entry_notional_usd += entry_notional
-        self.stats.entry_leverage_usd += entry_notional * leverage
+        entry = ex.entry_price_usd(account)
+        qty = abs(pos)
+        self.stats.entry_notional_usd += qty * cfg.lot_size * entry
+        self.stats.entry_leverage_usd += qty * cfg.lot_size * entry * float(self.leverage[i])
         self.status[i] = OPEN
         self.side[i] = side
         self.entry_t[i] = t
         self.exit_t[i] = t + hold_s
         heapq.heappush(self._exits, (t + hold_s, i))
-        entry = ex.entry_price_usd(account)
-        qty = abs(pos)
         if stop is not None:
             self._place_stop(i, side, qty, entry, stop)
         tp = self.take_profit_for(i, side, entry, int(self.stop_ticks[i]))
         if tp > 0:
             self.rest_take_profit(i, side, qty, tp)
         return True
+
+    def entry_notional(self, i: int, size_z: float) -> tuple[float, float]:
+        """Return (the notional trader ``i`` wants for a size draw ``size_z``, the most its
+        wallet allows), both USD: margin = wallet x margin_fraction x lognormal, capped so the
+        opening and closing taker fees still fit (the venues' "max" size), times leverage,
+        within the leverage tier's position limit."""
+        p = self.params
+        ex = self.exchange
+        account = self.first_account + i
+        leverage = float(self.leverage[i])
+        wallet = ex.wallet_usd(account)
+        max_margin = wallet / (1.0 + 2.0 * leverage * ex.config.taker_fee)
+        margin = min(wallet * p.margin_fraction * math.exp(p.size_sigma * size_z), max_margin)
+        notional = min(margin * leverage, 0.999 * ex.max_position_notional_usd(account))
+        return notional, max_margin * leverage
 
     def take_profit_for(self, i: int, side: int, entry: float, stop_ticks: int) -> int:
         """Return trader ``i``'s take-profit price (ticks; 0 for none) for a ``side`` position

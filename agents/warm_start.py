@@ -83,8 +83,7 @@ def draw_positions(crowd: RetailCrowd, path_ticks: np.ndarray, step_s: float,
     """Draw the steady-state positions of ``crowd`` entered along ``path_ticks`` (one sample
     per ``step_s``, the last one now) and keep those the path has not closed (module doc)."""
     p = crowd.params
-    ex = crowd.exchange
-    cfg = ex.config
+    cfg = crowd.exchange.config
     lot_usd = cfg.tick_size * cfg.lot_size
     n_back = len(path_ticks) - 1
     n = min(int(rng.poisson(p.arrival_rate_per_s * p.hold_time_s)), crowd.count)
@@ -110,17 +109,11 @@ def draw_positions(crowd: RetailCrowd, path_ticks: np.ndarray, step_s: float,
                           crowd.near_ticks, float(u_tie[j]), p.long_bias)
         if side == 0:
             side = BUY if u_tie[j] < p.long_bias else SELL
-        leverage = float(crowd.leverage[i])
-        account = crowd.first_account + i
-        wallet = ex.wallet_usd(account)
-        max_margin = wallet / (1.0 + 2.0 * leverage * cfg.taker_fee)
-        margin = min(wallet * p.margin_fraction * math.exp(p.size_sigma * z_size[j]), max_margin)
-        notional = min(margin * leverage, 0.999 * ex.max_position_notional_usd(account))
-        lots = int(notional / (entry_ticks * lot_usd))
+        lots = int(crowd.entry_notional(i, float(z_size[j]))[0] / (entry_ticks * lot_usd))
         if lots < 1:
             continue
         entry = entry_ticks * cfg.tick_size
-        posted = lots * cfg.lot_size * entry / leverage
+        posted = lots * cfg.lot_size * entry / float(crowd.leverage[i])
         stop = 0
         if u_stop[j] < p.stop_loss_prob:
             draw = StopDraw(float(z_distance[j]), float(u_timeframe[j]), float(e_offset[j]))
