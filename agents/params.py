@@ -458,40 +458,65 @@ class ScalperParams(RetailParams):
 
 
 class WhaleParams(_Params):
-    """A manipulator: idle -> scout -> build -> push -> harvest -> cool-down."""
+    """A manipulator: idle -> scout -> build -> push -> harvest -> cool-down (``agents.whale``).
+
+    Sized by ratios to the market, so the same whale means the same thing in every scenario:
+    its largest position is a share of the open interest, its push budget and clips are
+    multiples of the depth within 1 % of the price, its passive build a share of the traded
+    volume. By default it reads public information only (the public heatmap estimate, the
+    books, the tape); ``heatmap: true`` reads the true map and every resting stop, an
+    omniscient upper bound no real trader has.
+    """
 
     count: int = Field(0, ge=0, le=10)
-    wallet: float = Field(20_000_000.0, gt=0, le=1e12)
+    wallet: float = Field(
+        50_000_000.0, gt=0, le=1e12, description="USD on each venue it trades (the perp, and "
+        "every spot venue when it pushes on the index)")
     leverage: float = Field(10.0, ge=1)
-    heatmap: Literal["true", "estimated"] = Field("true", description="the map it reads")
+    heatmap: Literal["true", "estimated"] = Field(
+        "estimated", description="estimated: the public heatmap estimate (what anyone can "
+        "read); true: the true map and every resting stop, an omniscient upper bound")
+    push_venue: Literal["perp", "index", "both"] = Field(
+        "perp", description="where it pushes: the perpetual, the thinnest spot venue of the "
+        "index, or half of every clip on each")
     active_from_s: float = Field(1_800.0, ge=0)
     active_to_s: float = Field(math.inf, gt=0)
     scout_interval_s: float = Field(60.0, gt=0, description="how often it rereads the map")
     max_distance_pct: float = Field(0.03, gt=0, le=0.5, description="farthest cluster it hunts")
-    min_cluster_notional: float = Field(1_000_000.0, gt=0)
+    min_cluster_oi_share: float = Field(
+        0.005, gt=0, le=1, description="smallest forced flow worth a hunt, as a share of the "
+        "open interest")
     min_payoff_ratio: float = Field(
-        1.0, ge=0, description="needed notional liquidated / notional to push")
-    max_position_notional: float = Field(10_000_000.0, gt=0)
-    build_clip_notional: float = Field(50_000.0, gt=0, description="passive order size")
-    build_s: float = Field(900.0, gt=0, description="longest build phase")
-    push_clip_notional: float = Field(100_000.0, gt=0, description="aggressive order size")
+        1.0, ge=0, description="needed forced flow / estimated cost of the push")
+    position_oi_share: float = Field(
+        0.05, gt=0, le=1, description="largest position, as a share of the open interest "
+        "(never beyond what its leverage's tier allows)")
+    push_depth_multiple: float = Field(
+        3.0, gt=0, le=1000, description="most it pushes, in multiples of the depth within 1 "
+        "% of the price on the push's side of its venue(s)")
+    push_clip_depth_share: float = Field(
+        0.02, gt=0, le=100, description="one push order, as a share of that depth")
     push_interval_s: float = Field(2.0, gt=0)
-    push_budget_notional: float = Field(20_000_000.0, gt=0, description="most it pushes")
+    build_share: float = Field(
+        0.5, ge=0, le=1, description="share of the largest position built passively before "
+        "the push, whose market orders add to the same position")
+    build_volume_share: float = Field(
+        0.1, gt=0, le=1, description="the passive build fills at most this share of the "
+        "perp's traded volume since the build began (a participation cap)")
+    build_s: float = Field(900.0, gt=0, description="longest build phase")
+    read_tape: bool = Field(
+        True, description="price a push by the tape's impact of order flow as well as the "
+        "visible depth (agents.whale_tape); false: the visible depth alone, a naive whale")
+    impact_window_s: float = Field(
+        3_600.0, ge=300, le=86_400, description="minutes of tape it reads for that impact")
     harvest_s: float = Field(600.0, gt=0, description="longest harvest phase")
     cooldown_s: float = Field(1_800.0, ge=0)
     bin_fraction: float = Field(
-        0.0005, gt=0, le=0.05, description="bin width of the true-map reader, as a fraction "
+        0.0005, gt=0, le=0.05, description="bin width of the map reader, as a fraction "
         "of the mark price (a whole number of ticks, at least one)")
     dense_bin_ratio: float = Field(
         1.0, ge=0, description="a bin joins a cluster when its notional is at least this "
         "multiple of the mean bin of its side of the grid (and above zero)")
-    distance_cost_per_pct: float = Field(
-        1_000_000.0, ge=0, description="USD added to a cluster's push cost per 1 % of "
-        "distance: makers refill the book behind a push, so the visible depth understates "
-        "the cost, and more so the farther the cluster")
-    build_share: float = Field(
-        0.5, ge=0, le=1, description="share of max_position_notional built passively; the "
-        "rest is room for the push, whose market orders add to the same position")
     harvest_levels: int = Field(
         4, ge=1, le=100, description="passive closing orders in the harvest ladder")
     harvest_spacing_bps: float = Field(

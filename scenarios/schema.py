@@ -669,6 +669,10 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
         problems.append(("agents.carry.count", sc.agents.carry.count,
                          "carry traders hedge on the spot book: agents.carry needs "
                          "index.model: spot (or count 0)"))
+    whale = sc.agents.whale
+    if sc.index.model == "exogenous" and whale.count > 0 and whale.push_venue != "perp":
+        problems.append(("agents.whale.push_venue", whale.push_venue,
+                         "pushing on the index needs index.model: spot (or push_venue: perp)"))
 
     max_leverage = sc.exchange.max_leverage
     leveraged = [(f"agents.{name}", getattr(sc.agents, name))

@@ -22,37 +22,49 @@ TABLES = ("series", "trades", "liquidations", "funding", "accounts", "events", "
 
 @dataclass(frozen=True)
 class HuntRecord:
-    """One finished hunt of a whale: what it aimed at, what it spent, what it set off, and
-    what it made. Notionals in USD; ``_t`` fields in simulated seconds.
+    """One finished hunt of a whale: what it aimed at, what it expected, what it spent, what
+    it set off, and what it made. Notionals in USD; ``_t`` fields in simulated seconds.
 
     Attributes:
-        whale: the whale's account.
-        map: the heatmap it read, ``"true"`` or ``"estimated"``.
+        whale: the whale's perp account.
+        map: the heatmap it read, ``"true"`` (omniscient) or ``"estimated"`` (public).
+        venue: where it pushed: ``"perp"``, ``"index"`` (the thinnest spot venue of the index)
+            or ``"both"``.
+        trigger: the price its push watched: ``"mark"`` or ``"last"`` (the liquidation
+            trigger when the cluster holds liquidations, else the last price stops watch).
         side: side of the hunted cluster: ``"long"`` (long liquidations below the price,
             pushed down) or ``"short"`` (above, pushed up).
         start_t: when the target was chosen; ``build_end_t``, ``push_end_t``, ``end_t`` when
-            the build, the push and the hunt (position closed) ended.
-        start_price: the trigger price (mark, or last if liquidations watch it) at ``start_t``.
+            the build, the push and the hunt (every position closed) ended.
+        start_price: the watched price at ``start_t``.
         target_price: the cluster's notional-weighted centre; ``target_low``, ``target_high``
             its price range.
-        target_notional: the cluster's liquidation plus stop notional, as the whale's map
-            showed it at ``start_t``.
+        target_notional: the forced flow it expected: the cluster's liquidations plus (true
+            map only) its stops, as its map showed them at ``start_t``.
+        expected_cost: the push notional it expected to need (``agents.whale.push_cost``).
         distance_pct: distance from ``start_price`` to the cluster's near edge (percent).
+        oi_notional: open interest at ``start_t`` (at the mark); ``max_position_notional``
+            and ``push_budget_notional`` the sizes it derived from the market then.
         built_notional: position at entry price when the build ended.
-        pushed_notional: spent in the push's market orders.
-        peak_notional: largest position held (at entry price).
+        pushed_notional: spent in the push's market orders, on every venue.
+        peak_notional: largest perp position held (at entry price).
         stops_triggered_notional: stop orders of the hunted side that fired from the push's
             start to the hunt's end, at their fill prices.
         liquidated_notional: liquidations of the hunted side over the same span, at their
             fill prices (the bankruptcy price where the book could not fill).
+        forced_notional: ``stops_triggered_notional + liquidated_notional``.
+        cascade_multiplier: ``forced_notional / pushed_notional`` (NaN without a push).
         outcome: how the push ended (``target reached``, ``budget spent``, ...).
-        end_reason: how the position was closed.
-        pnl: wallet change over the hunt (trades, fees and funding).
+        success: the target was reached and the hunt closed at a profit (``pnl > 0``).
+        end_reason: how the positions were closed.
+        pnl: wallet change over the hunt on every venue (trades, fees and funding).
         realized_pnl: realized trade PnL over the hunt; ``fees``: fees paid over it.
     """
 
     whale: int
     map: str
+    venue: str
+    trigger: str
     side: str
     start_t: float
     build_end_t: float
@@ -63,13 +75,20 @@ class HuntRecord:
     target_low: float
     target_high: float
     target_notional: float
+    expected_cost: float
     distance_pct: float
+    oi_notional: float
+    max_position_notional: float
+    push_budget_notional: float
     built_notional: float
     pushed_notional: float
     peak_notional: float
     stops_triggered_notional: float
     liquidated_notional: float
+    forced_notional: float
+    cascade_multiplier: float
     outcome: str
+    success: bool
     end_reason: str
     pnl: float
     realized_pnl: float
@@ -84,8 +103,8 @@ def hunt_table(records: Iterable[HuntRecord]) -> pd.DataFrame:
     rows = [astuple(r) for r in records]
     table = pd.DataFrame(rows, columns=list(HUNT_COLUMNS))
     if not rows:
-        kinds = {f.name: (object if f.type == "str" else "float64" if f.type == "float"
-                          else "int64") for f in fields(HuntRecord)}
+        dtypes = {"str": object, "float": "float64", "bool": "bool", "int": "int64"}
+        kinds = {f.name: dtypes[f.type] for f in fields(HuntRecord)}
         table = table.astype(kinds)
     return table
 

@@ -70,10 +70,14 @@ def open_cluster(model: MarketModel, side: int, price: float = 100_000.0) -> np.
 
 
 def whale_params(**overrides) -> WhaleParams:
-    values = dict(count=1, active_from_s=5.0, scout_interval_s=10.0,
-                  max_position_notional=2_400_000.0, build_clip_notional=50_000.0,
-                  build_s=150.0, push_clip_notional=100_000.0, push_interval_s=2.0,
-                  push_budget_notional=5_000_000.0, harvest_s=120.0, cooldown_s=60.0)
+    """The scripted market's open interest is 80 BTC (8 M USD at 100,000) and its depth
+    within 1 % of the price 20 levels of 0.3 BTC, about 0.6 M USD a side: a largest position of
+    0.3 x 8 M = 2.4 M, a push budget of 10 x 0.6 M = 6 M in clips of 0.15 x 0.6 M = 90 k.
+    Visible depth alone prices a push (no tape to read in the first minutes)."""
+    values = dict(count=1, heatmap="true", active_from_s=5.0, scout_interval_s=10.0,
+                  position_oi_share=0.3, build_volume_share=1.0, build_s=150.0,
+                  push_depth_multiple=10.0, push_clip_depth_share=0.15, push_interval_s=2.0,
+                  read_tape=False, harvest_s=120.0, cooldown_s=60.0)
     values.update(overrides)
     return WhaleParams(**values)
 
@@ -138,23 +142,24 @@ def hand_heatmap():
     return edges, long_usd, short_usd
 
 
-def linear_depth(taker_side: int, price_usd: float) -> float:
-    """1,000 USD of resting orders per USD of distance from 100,000 (1 M per 1 %)."""
-    return abs(100_000.0 - price_usd) * 1_000.0
+PRICES = {"mark": 100_000.0, "last": 100_000.0}
+
+
+def linear_cost(push_side: int, distance: float, watch: str) -> float:
+    """1.5 M USD per 1 % of distance: 1 M of book and 0.5 M of refill behind the push."""
+    return 1.5e8 * distance
 
 
 def test_score_clusters_hand_computed():
     edges, long_usd, short_usd = hand_heatmap()
-    clusters = score_clusters(edges, long_usd, short_usd, 100_000.0, linear_depth,
-                              distance_cost_per_pct=500_000.0)
+    clusters = score_clusters(edges, long_usd, short_usd, PRICES, linear_cost)
     by_low = {c.low: c for c in clusters}
     assert sorted(by_low) == [97_100.0, 98_000.0, 99_000.0, 101_500.0]
     a = by_low[98_000.0]
-    # near edge 98,200: 1.8 %, depth 1.8 M, distance cost 1.8 x 0.5 M = 0.9 M
-    assert (a.side, a.high, a.near_edge) == ("long", 98_200.0, 98_200.0)
+    # near edge 98,200: 1.8 %, so 1.8 x 1.5 M = 2.7 M; liquidations watch the mark
+    assert (a.side, a.high, a.near_edge, a.watch) == ("long", 98_200.0, 98_200.0, "mark")
     assert a.centre == pytest.approx((98_050 * 1 + 98_150 * 2) / 3)
     assert a.distance_pct == pytest.approx(0.018)
-    assert a.depth_cost == pytest.approx(1.8e6)
     assert a.cost == pytest.approx(2.7e6)
     assert a.ratio == pytest.approx(3e6 / 2.7e6)
     assert by_low[99_000.0].ratio == pytest.approx(1e6 / 1.35e6)  # 0.9 M + 0.45 M
@@ -167,13 +172,12 @@ def test_score_clusters_hand_computed():
 
 def test_choose_target_takes_the_best_ratio_not_the_biggest_cluster():
     edges, long_usd, short_usd = hand_heatmap()
-    score = dict(distance_cost_per_pct=500_000.0)
-    clusters = score_clusters(edges, long_usd, short_usd, 100_000.0, linear_depth, **score)
-    rules = dict(min_cluster_notional=1e6, min_payoff_ratio=1.0, max_distance_pct=0.03)
+    clusters = score_clusters(edges, long_usd, short_usd, PRICES, linear_cost)
+    rules = dict(min_payoff_usd=1e6, min_payoff_ratio=1.0, max_distance_pct=0.03)
     # D holds the most notional (5 M, ratio 1.19) but C's ratio is 1.78.
     assert choose_target(clusters, **rules).low == 101_500.0
     # Without C, D's 1.19 beats A's 1.11.
-    no_shorts = score_clusters(edges, long_usd, np.zeros(60), 100_000.0, linear_depth, **score)
+    no_shorts = score_clusters(edges, long_usd, np.zeros(60), PRICES, linear_cost)
     assert choose_target(no_shorts, **rules).low == 97_100.0
     # Within 1.4 % only B is left, and its 0.74 misses a ratio of 1 but passes 0.5.
     assert choose_target(clusters, **{**rules, "max_distance_pct": 0.014}) is None
@@ -181,19 +185,49 @@ def test_choose_target_takes_the_best_ratio_not_the_biggest_cluster():
                                       "min_payoff_ratio": 0.5})
     assert near.low == 99_000.0
     # A 4.5 M floor leaves only D.
-    assert choose_target(clusters, **{**rules, "min_cluster_notional": 4.5e6}).low == 97_100.0
+    assert choose_target(clusters, **{**rules, "min_payoff_usd": 4.5e6}).low == 97_100.0
 
 
 def test_stops_add_to_the_payoff_of_their_side():
     edges, long_usd, short_usd = hand_heatmap()
     sell_stops = np.zeros(60)
     sell_stops[20] = 2e6  # B becomes 3 M: ratio 3 / 1.35 = 2.22, the best
-    clusters = score_clusters(edges, long_usd, short_usd, 100_000.0, linear_depth,
-                              long_stops_usd=sell_stops, distance_cost_per_pct=500_000.0)
-    best = choose_target(clusters, min_cluster_notional=1e6, min_payoff_ratio=1.0,
+    clusters = score_clusters(edges, long_usd, short_usd, PRICES, linear_cost,
+                              long_stops_usd=sell_stops)
+    best = choose_target(clusters, min_payoff_usd=1e6, min_payoff_ratio=1.0,
                          max_distance_pct=0.03)
     assert (best.low, best.liquidation_notional, best.stop_notional) == (99_000.0, 1e6, 2e6)
     assert best.ratio == pytest.approx(3e6 / 1.35e6)
+
+
+def test_each_kind_of_forced_flow_watches_its_own_trigger():
+    # Stops alone in [99,000, 99,100) watch the last price (99,500): 0.5 % - 100 / 99,500 =
+    # 0.40201 % away; the long liquidations of A watch the mark (100,000): 1.8 % away. The
+    # cost rule charges 1.5 M per % on the last price and 3 times that on the mark (moving
+    # the mark moves the index too).
+    edges, long_usd, _ = hand_heatmap()
+    stops_only = np.zeros(60)
+    stops_only[20] = 2e6
+    liq = long_usd.copy()
+    liq[20] = 0.0
+    prices = {"mark": 100_000.0, "last": 99_500.0}
+
+    def cost(push_side, distance, watch):
+        assert push_side == SELL
+        return 1.5e8 * distance * (3.0 if watch == "mark" else 1.0)
+
+    by_low = {c.low: c for c in score_clusters(edges, liq, np.zeros(60), prices, cost,
+                                               long_stops_usd=stops_only)}
+    b, a = by_low[99_000.0], by_low[98_000.0]
+    assert (b.watch, b.liquidation_notional, b.stop_notional) == ("last", 0.0, 2e6)
+    assert b.distance_pct == pytest.approx(400 / 99_500)
+    assert b.cost == pytest.approx(1.5e8 * 400 / 99_500)
+    assert a.watch == "mark" and a.cost == pytest.approx(3 * 2.7e6)
+    # On a last-price venue the liquidations watch the last price too: 1.3 % from 99,500
+    last = {c.low: c for c in score_clusters(edges, liq, np.zeros(60), prices, cost,
+                                             liquidation_trigger="last")}
+    assert last[98_000.0].watch == "last"
+    assert last[98_000.0].cost == pytest.approx(1.5e8 * 1_300 / 99_500)
 
 
 # ---------------------------------------------------------------- construction
@@ -204,9 +238,12 @@ def test_estimated_heatmap_needs_a_reader():
         Whale(quiet_model(seed=0, price_levels=1 << 12), whale_params(heatmap="estimated"))
 
 
-def test_venue_must_be_the_perpetual():
-    with pytest.raises(ValueError, match="perp"):
-        Whale(quiet_model(seed=0, price_levels=1 << 12), whale_params(), venue="spot")
+def test_pushing_on_the_index_needs_spot_venues():
+    with pytest.raises(ValueError, match="push_venue='index' needs an index made of spot"):
+        Whale(quiet_model(seed=0, price_levels=1 << 12), whale_params(push_venue="index"))
+    whale = Whale(quiet_model(seed=0, spot=True, price_levels=1 << 12),
+                  whale_params(push_venue="both"))
+    assert list(whale.spot_accounts) == ["spot"]
 
 
 def test_estimated_mode_scores_the_map_its_reader_gives():
@@ -218,18 +255,30 @@ def test_estimated_mode_scores_the_map_its_reader_gives():
         reads.append(m.t)
         return edges, long_usd, short_usd
 
-    whale = Whale(model, whale_params(heatmap="estimated", active_from_s=0.0,
-                                      min_cluster_notional=3.5e6), heatmap_reader=reader)
+    whale = Whale(model, whale_params(heatmap="estimated", active_from_s=0.0),
+                  heatmap_reader=reader)
     model.step()
-    # The book is empty, so cost is distance only (1 M per %): D 5 M / 2.8 M = 1.79 and
-    # C 4 M / 1.5 M = 2.67 qualify; C wins.
+    # The books are empty and the tape is not read, so every push looks free (ratio inf):
+    # the tie goes to the nearest cluster, B, 0.9 % below.
     assert reads == [1.0]
     assert whale.phase == "build"
-    assert (whale.target.side, whale.target.low) == ("short", 101_500.0)
+    assert (whale.target.side, whale.target.low) == ("long", 99_000.0)
     target_events = [d for _, _, k, d in model.events if k == "target"]
     assert len(target_events) == 1
-    assert "side=short centre=101550.0" in target_events[0]
-    assert "notional=4000000" in target_events[0] and "ratio=2.67" in target_events[0]
+    assert "side=long centre=99050.0" in target_events[0]
+    assert "notional=1000000" in target_events[0] and "ratio=inf" in target_events[0]
+
+
+def test_a_whale_that_reads_the_tape_prices_a_push_by_its_impact():
+    # With read_tape on and no tape yet (fewer than 5 minutes), no push can be priced, so
+    # nothing qualifies, whatever the map shows.
+    model = quiet_model(seed=0, price_levels=1 << 12)
+    edges, long_usd, short_usd = hand_heatmap()
+    whale = Whale(model, whale_params(heatmap="estimated", active_from_s=0.0, read_tape=True),
+                  heatmap_reader=lambda m: (edges, long_usd, short_usd))
+    model.step()
+    assert whale.phase == "idle"
+    assert "ratio=0.00" in [d for _, _, k, d in model.events if k == "phase"][-1]
 
 
 # ---------------------------------------------------------------- whole hunts
@@ -256,6 +305,8 @@ def test_hunts_a_long_cluster_phase_by_phase():
     assert hunt.start_t == 5.0
     assert hunt.start_t < hunt.build_end_t < hunt.push_end_t <= hunt.end_t
     # It built a short of about build_share (0.5 by default) x 2.4 M, passively, before pushing.
+    assert hunt.oi_notional == pytest.approx(8e6, rel=0.01)
+    assert hunt.max_position_notional == pytest.approx(0.3 * hunt.oi_notional)
     assert hunt.built_notional == pytest.approx(WhaleParams().build_share * 2.4e6, rel=0.05)
     assert hunt.pushed_notional > 0
     # Every long of the crowd was liquidated, below its 100,000 entry.
@@ -284,12 +335,15 @@ def test_squeezes_a_short_cluster_as_the_mirror_image():
     assert positions[-1] == 0
 
 
-def test_position_never_exceeds_max_position_notional():
-    # 1.2 M: 0.6 M is built, 0.6 M of push room is less than the ~0.8 M the push needs.
-    model, whale, _ = scripted_market(BUY, max_position_notional=1_200_000.0)
+def test_position_never_exceeds_its_share_of_open_interest():
+    # 0.15 x 8 M = 1.2 M: 0.6 M is built, 0.6 M of push room is less than the ~0.8 M the
+    # push needs.
+    model, whale, _ = scripted_market(BUY, position_oi_share=0.15)
     held = run_recording(model, whale, 300)
-    assert max(held) <= 1_200_000.0
-    assert max(held) > 1_100_000.0  # the limit was what stopped it
+    limit = whale.hunts[0].max_position_notional
+    assert limit == pytest.approx(1.2e6, rel=0.01)  # at the scout's mark, near 100,000
+    assert max(held) <= limit
+    assert max(held) > 0.9 * limit  # the limit was what stopped it
     assert whale.hunts[0].outcome == "position limit reached"
     assert "push -> harvest: position limit reached" in [
         d for _, _, k, d in model.events if k == "phase"]
@@ -331,12 +385,13 @@ def test_waits_for_its_window_and_set_active_off_aborts_the_build():
 
 
 def test_rejected_orders_end_the_hunt_without_crashing():
-    # 1,000 USD at 10x cannot margin a 50 k clip: build and push are both rejected.
+    # 1,000 USD at 10x cannot margin the build order (a step's 25 k of volume) or a 90 k
+    # push clip: build and push are both rejected.
     model, whale, _ = scripted_market(BUY, wallet=1_000.0)
     model.run_until(20.0)
     details = [d for _, _, k, d in model.events if k == "phase"]
     assert "build -> push: build order rejected: INSUFFICIENT_MARGIN" in details
-    assert "push -> harvest: push order rejected: INSUFFICIENT_MARGIN" in details
+    assert "push -> harvest: push order rejected on perp: INSUFFICIENT_MARGIN" in details
     assert whale.hunts[0].built_notional == 0.0 and whale.hunts[0].pnl == 0.0
     assert whale.phase == "cooldown"
 

@@ -43,7 +43,7 @@ from sim.result import HuntRecord, RunResult, hunt_table
 SMALL = AnalysisConfig(horizon_s=600.0, reversal_s=300.0, warmup_s=300.0,
                        decision_every_s=300.0, n_boot=200)
 SHORT_RUN = ("duration_s=3600", "agents.retail.count=1000", "agents.whale.active_from_s=300",
-             "agents.whale.min_cluster_notional=200000",
+             "agents.whale.min_cluster_oi_share=0.002", 'agents.whale.heatmap="true"',
              "warm_start.history_s=0", "agents.holders.count=0")  # a cold start: the hunt below
 
 
@@ -169,14 +169,21 @@ def test_groups_stay_apart():
 
 def hunt(**fields) -> HuntRecord:
     """A finished short hunt of a long cluster at 99,000, with ``fields`` changed."""
-    row = dict(whale=5, map="true", side="long", start_t=600.0, build_end_t=900.0,
-               push_end_t=1200.0, end_t=1500.0, start_price=100_000.0, target_price=99_000.0,
-               target_low=98_900.0, target_high=99_100.0, target_notional=3e6,
-               distance_pct=0.9, built_notional=500_000.0, pushed_notional=400_000.0,
-               peak_notional=900_000.0, stops_triggered_notional=150_000.0,
-               liquidated_notional=900_000.0, outcome="target reached",
-               end_reason="position closed", pnl=12_000.0, realized_pnl=12_500.0, fees=500.0)
-    return HuntRecord(**{**row, **fields})
+    row = dict(whale=5, map="true", venue="perp", trigger="mark", side="long", start_t=600.0,
+               build_end_t=900.0, push_end_t=1200.0, end_t=1500.0, start_price=100_000.0,
+               target_price=99_000.0, target_low=98_900.0, target_high=99_100.0,
+               target_notional=3e6, expected_cost=2e6, distance_pct=0.9, oi_notional=2e8,
+               max_position_notional=1e7, push_budget_notional=3e7, built_notional=500_000.0,
+               pushed_notional=400_000.0, peak_notional=900_000.0,
+               stops_triggered_notional=150_000.0, liquidated_notional=900_000.0,
+               outcome="target reached", end_reason="position closed", pnl=12_000.0,
+               realized_pnl=12_500.0, fees=500.0)
+    row.update(fields)
+    forced = row["stops_triggered_notional"] + row["liquidated_notional"]
+    row["forced_notional"] = forced
+    row["cascade_multiplier"] = forced / row["pushed_notional"]
+    row["success"] = row["outcome"] == "target reached" and row["pnl"] > 0
+    return HuntRecord(**row)
 
 
 # Two hunts: the first reached its target, the second (a squeeze of a short cluster above)

@@ -71,6 +71,8 @@ CORPUS: dict[str, list[str]] = {
     "event_window_reversed.yaml": ["events[0].to_s: got 300.0", "after from_s (600)"],
     "event_whale_without_whale.yaml": ["events[0].kind: got 'whale_active'",
                                        "agents.whale.count >= 1"],
+    "whale_pushes_missing_index.yaml": ["agents.whale.push_venue: got 'index'",
+                                        "needs index.model: spot"],
 }
 
 
