@@ -236,13 +236,15 @@ def whale_figures(hunts: pd.DataFrame, accounts: pd.DataFrame, series: pd.DataFr
 
     Returns:
         ``whale_hunts`` (finished hunts), ``whale_hunts_target_reached`` (pushes that reached
-        the target), ``whale_pushed_usd``, ``whale_stops_triggered_usd`` and
-        ``whale_liquidated_usd`` (summed over the hunts) and ``whale_pnl_usd``
-        (:func:`whale_pnl`, the open position included).
+        the target), ``whale_hunts_succeeded`` (reached it and closed at a profit),
+        ``whale_pushed_usd``, ``whale_stops_triggered_usd`` and ``whale_liquidated_usd``
+        (summed over the hunts) and ``whale_pnl_usd`` (:func:`whale_pnl`, the open position
+        included).
     """
     return {
         "whale_hunts": len(hunts),
         "whale_hunts_target_reached": int((hunts["outcome"] == "target reached").sum()),
+        "whale_hunts_succeeded": int(hunts["success"].sum()),
         "whale_pushed_usd": float(hunts["pushed_notional"].sum()),
         "whale_stops_triggered_usd": float(hunts["stops_triggered_notional"].sum()),
         "whale_liquidated_usd": float(hunts["liquidated_notional"].sum()),

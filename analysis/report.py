@@ -339,10 +339,13 @@ def hunt_report_table(hunts: pd.DataFrame, per_hunt: bool) -> pd.DataFrame:
         "distance_pct": hunts["distance_pct"], "outcome": hunts["outcome"],
         "pushed_usd": hunts["pushed_notional"],
         "stops_usd": hunts["stops_triggered_notional"],
-        "liquidated_usd": hunts["liquidated_notional"], "pnl_usd": hunts["pnl"]})
+        "liquidated_usd": hunts["liquidated_notional"],
+        "cascade_multiplier": hunts["cascade_multiplier"], "success": hunts["success"],
+        "pnl_usd": hunts["pnl"]})
     if per_hunt:
         return frame.reset_index(drop=True)
-    means = ["pushed_usd", "stops_usd", "liquidated_usd", "pnl_usd"]
+    means = ["pushed_usd", "stops_usd", "liquidated_usd", "cascade_multiplier", "success",
+             "pnl_usd"]
     grouped = frame.groupby(["group", "outcome"], sort=False)
     table = grouped[means].mean().add_suffix("_mean")
     table.insert(0, "hunts", grouped.size())

@@ -215,9 +215,9 @@ def test_whale_figures_count_the_hunts_and_sum_what_they_set_off():
                              "position": [2.0, 0.0], "entry_price": [100_000.0, 0.0]})
     series = pd.DataFrame({"mark": [100_000.0, 100_500.0, np.nan]})
     got = whale_figures(TWO_HUNTS, accounts, series)
-    # 2 hunts, 1 reached the target; pushed 400,000 + 600,000; stops 150,000 + 50,000;
-    # liquidations 900,000 + 0.
-    assert got == {"whale_hunts": 2, "whale_hunts_target_reached": 1,
+    # 2 hunts, 1 reached the target (with a pnl of 12,000 > 0: it succeeded); pushed
+    # 400,000 + 600,000; stops 150,000 + 50,000; liquidations 900,000 + 0.
+    assert got == {"whale_hunts": 2, "whale_hunts_target_reached": 1, "whale_hunts_succeeded": 1,
                    "whale_pushed_usd": 1_000_000.0, "whale_stops_triggered_usd": 200_000.0,
                    "whale_liquidated_usd": 900_000.0, "whale_pnl_usd": 5_500.0}
     assert np.isnan(whale_figures(TWO_HUNTS, accounts.iloc[1:], series)["whale_pnl_usd"])
@@ -237,6 +237,9 @@ def test_report_shows_the_hunts_one_per_row_or_by_push_outcome():
     assert list(rows["start_h"]) == pytest.approx([600 / 3600, 1.0])
     assert list(rows["outcome"]) == ["target reached", "budget spent"]
     assert list(rows["stops_usd"]) == [150_000.0, 50_000.0]
+    # (150,000 + 900,000) / 400,000 = 2.625; (50,000 + 0) / 600,000 = 0.0833
+    assert list(rows["cascade_multiplier"]) == pytest.approx([2.625, 50_000 / 600_000])
+    assert list(rows["success"]) == [True, False]
     # A second run with only the first hunt: two hunts reached the target, one spent its
     # budget. Means per hunt: target reached pushed (400,000 + 400,000) / 2 = 400,000,
     # pnl 12,000; budget spent pushed 600,000, pnl -8,000.
@@ -245,6 +248,7 @@ def test_report_shows_the_hunts_one_per_row_or_by_push_outcome():
     assert by.loc["target reached", "hunts"] == 2 and by.loc["budget spent", "hunts"] == 1
     assert by.loc["target reached", "pushed_usd_mean"] == 400_000.0
     assert by.loc["budget spent", "pnl_usd_mean"] == -8_000.0
+    assert by.loc["target reached", "success_mean"] == 1.0
 
 
 def test_whale_finding_quotes_hunts_stops_and_liquidations():

@@ -40,8 +40,9 @@ def run_metrics(result: RunResult) -> dict[str, Any]:
     (``scenarios.runner.largest_cascade``: liquidations less than 60 s apart); open interest
     at the first and last series row (base currency) and its change, also in percent; the
     last price's change in percent; funding settlements and their mean, min and max rate;
-    the whales' PnL at the last mark (``analysis.analyze.whale_pnl``, NaN without a whale)
-    and their finished hunts; whether every invariant check passed; then
+    the whales' PnL at the last mark (``analysis.analyze.whale_pnl``, NaN without a whale),
+    their finished hunts, how many succeeded (target reached, closed at a profit), what they
+    pushed and the forced flow (stops and liquidations) they set off; whether every invariant check passed; then
     ``analysis.stylized_facts.stylized_facts`` with the run's own interest rate
     (``analysis.analyze.recorded_exchange``).
     """
@@ -70,7 +71,12 @@ def run_metrics(result: RunResult) -> dict[str, Any]:
     row["funding_min"] = float(rates.min()) if len(rates) else math.nan
     row["funding_max"] = float(rates.max()) if len(rates) else math.nan
     row["whale_pnl_usd"] = whale_pnl(result.accounts, series)
-    row["whale_hunts"] = len(result.hunts)
+    hunts = result.hunts
+    row["whale_hunts"] = len(hunts)
+    row["whale_hunts_succeeded"] = int(hunts["success"].sum())
+    row["whale_pushed_usd"] = float(hunts["pushed_notional"].sum())
+    row["whale_forced_usd"] = float(hunts["forced_notional"].sum())
+    row["whale_hunts_pnl_usd"] = float(hunts["pnl"].sum())
     row["invariants_passed"] = bool(result.manifest.get("invariants", {}).get("all_passed"))
     with warnings.catch_warnings():
         # A short run has too few 1-minute returns for some facts: NaN is the answer there.
