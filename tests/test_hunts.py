@@ -28,8 +28,8 @@ is 10.015 x 9,990 = 100,049.85 USD and its budget 100 x 9,990. The hunt runs:
   98,467.3: the liquidation's 2,000 lots sell 1,000 at 98,460 and 1,000 at 98,400 (above the
   bankruptcy price, so the insurance fund takes the rest and no ADL).
 - t = 5: the whale tallies that forced flow, sees the last price 98,400 under the centre and
-  harvests: a market buy as large as the 300 stop lots and 2,000 liquidated, capped at its 1,001 short,
-  closes it at the 100,100 ask.
+  harvests: a market buy as large as the 300 stop lots and 2,000 liquidated lots, capped at
+  its 1,001 short, closes it at the 100,100 ask.
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def run_metrics(result: RunResult) -> dict[str, Any]:
     last price's change in percent; funding settlements and their mean, min and max rate;
     the whales' PnL at the last mark (``analysis.analyze.whale_pnl``, NaN without a whale),
     their finished hunts, how many succeeded (target reached, closed at a profit), what they
-    pushed and the forced flow (stops and liquidations) they set off; whether every invariant check passed; then
+    pushed and the forced flow (stops and liquidations) they set off; whether every invariant
+    check passed; then
     ``analysis.stylized_facts.stylized_facts`` with the run's own interest rate
     (``analysis.analyze.recorded_exchange``).
     """
