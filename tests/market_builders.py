@@ -34,23 +34,24 @@ def quote(exchange: Exchange, bid_usd: float, ask_usd: float, lots: int = 10_000
 
 
 class LadderMaker(Trader):
-    """Test-only liquidity on the perpetual: ``levels`` LIMIT orders of ``lots`` a side,
-    ``spacing_ticks`` apart, around the index (or the last trade price, with
-    ``follow="last"``), cancelled and requoted every step."""
+    """Test-only liquidity on the perpetual (or on ``venue``): ``levels`` LIMIT orders of
+    ``lots`` a side, ``spacing_ticks`` apart, around the index (or the venue's last trade
+    price, with ``follow="last"``), cancelled and requoted every step."""
 
     kind = "ladder"
     stage = stages.MAKER
 
     def __init__(self, model: MarketModel, *, levels: int = 20, spacing_ticks: int = 5,
                  lots: int = 5_000, wallet: float = 1e10, leverage: float = 4.0,
-                 follow: str = "index") -> None:
+                 follow: str = "index", venue: str = "perp") -> None:
         super().__init__(model)
-        self.account = int(self.open_accounts(1, wallet, leverage)[0])
+        self.trade_on(venue)
+        self.account = int(self.open_accounts(1, wallet, leverage, venue)[0])
         self.levels, self.spacing, self.lots, self.follow = levels, spacing_ticks, lots, follow
         self.orders: list[int] = []
 
     def act(self) -> None:
-        ex = self.model.perp
+        ex = self.exchange
         for oid in self.orders:
             ex.cancel(self.account, oid)
         self.orders = []

@@ -432,3 +432,38 @@ def test_unwinds_in_clips_when_harvest_time_is_up():
     assert phases(model)[-1] == "harvest -> cooldown"
     assert whale.hunts[0].outcome == "deactivated while building"
     assert "unwound at market in clips" in [d for _, _, k, d in model.events if k == "phase"][-1]
+
+
+def test_a_push_on_the_index_venue_moves_the_mark_and_its_inventory_is_unwound():
+    # The index is one spot book, quoted by a ladder that follows its own last trade (a push
+    # stays where it was pushed); the perp's ladder follows the index, and liquidations watch
+    # the mark. The whale pushes only on the spot venue: it sells there, the index and the
+    # mark fall into the long cluster, it buys its perp short back into the cascade, then
+    # buys back the spot it sold.
+    model = MarketModel(ExchangeConfig(insurance_fund=10e6, price_levels=1 << 14),
+                        FundamentalProcess(100_000.0, volatility_per_year=0.0), seed=3,
+                        spot_config=ExchangeConfig(initial_price=100_000.0,
+                                                   price_levels=1 << 14))
+    crowd = open_cluster(model, BUY)
+    LadderMaker(model, levels=30, spacing_ticks=500, lots=300, wallet=100e6, leverage=10)
+    LadderMaker(model, levels=30, spacing_ticks=500, lots=300, wallet=100e6, leverage=10,
+                follow="last", venue="spot")
+    Flow(model)
+    whale = Whale(model, whale_params(push_venue="index"))
+    spot_account = whale.spot_accounts["spot"]
+    taker_perp, spot_positions = 0, []
+    for _ in range(400):
+        model.step()
+        spot_positions.append(model.spot.position_lots(spot_account))
+        if whale.phase == "push":
+            taker_perp += int((model.fills["taker_account"] == whale.account).sum())
+    hunt = whale.hunts[0]
+    assert (hunt.venue, hunt.trigger, hunt.outcome) == ("index", "mark", "target reached")
+    assert min(spot_positions) < 0 and taker_perp == 0  # it pushed by selling spot only
+    assert not model.perp.positions_lots(crowd).any()  # the cascade took every long
+    assert hunt.liquidated_notional > 0.9 * 8e6
+    assert model.perp.position_lots(whale.account) == 0
+    assert model.spot.position_lots(spot_account) == 0  # the spot it sold, bought back
+    # The PnL is the change of both wallets (each started at the whale's wallet).
+    wallets = (model.perp.wallet_usd(whale.account) + model.spot.wallet_usd(spot_account))
+    assert hunt.pnl == pytest.approx(wallets - 2 * whale.params.wallet)
