@@ -62,7 +62,7 @@ forced flow it set off, its cascade multiplier (forced / pushed) and whether it 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,15 +207,18 @@ def score_clusters(edges: np.ndarray, long_usd: np.ndarray, short_usd: np.ndarra
 
 
 def choose_target(clusters: list[Cluster], *, min_payoff_usd: float,
-                  min_payoff_ratio: float, max_distance_pct: float) -> Cluster | None:
+                  min_payoff_ratio: float, max_distance_pct: float,
+                  capacity_usd: Mapping[int, float] | None = None) -> Cluster | None:
     """Return the qualifying cluster with the best payoff/cost ratio, or None.
 
-    A cluster qualifies with payoff >= ``min_payoff_usd``, ratio >= ``min_payoff_ratio`` and
-    0 < distance <= ``max_distance_pct``. Ties go to the nearer cluster, then the lower.
+    A cluster qualifies with payoff >= ``min_payoff_usd``, ratio >= ``min_payoff_ratio``,
+    0 < distance <= ``max_distance_pct`` and, with ``capacity_usd`` (the most the whale can
+    push, by push side), a cost within it. Ties go to the nearer cluster, then the lower.
     """
     ok = [c for c in clusters
           if c.payoff >= min_payoff_usd and c.ratio >= min_payoff_ratio
-          and 0 < c.distance_pct <= max_distance_pct]
+          and 0 < c.distance_pct <= max_distance_pct
+          and (capacity_usd is None or c.cost <= capacity_usd[c.push_side])]
     if not ok:
         return None
     return min(ok, key=lambda c: (-c.ratio, c.distance_pct, c.low))
@@ -414,6 +417,24 @@ class Whale(Trader):
                 best = (depth, name, share)
         return best[1], best[2]
 
+    def _push_sizes(self, side: int, books: list[str],
+                    max_position: float) -> tuple[float, float, float]:
+        """Return (budget, clip, capacity) of a push on ``side`` into ``books`` (USD).
+
+        Budget and clip are multiples of the depth within 1 % on the push's side of those
+        books; the capacity is the budget, or less when the perp's share of the push would
+        outgrow the position room left after the passive build (``1 - build_share`` of the
+        largest position, per book pushed).
+        """
+        p = self.params
+        depth = sum(visible_depth_usd(self.model.exchange(name), side, DEPTH_BAND)
+                    for name in books)
+        budget = p.push_depth_multiple * depth
+        capacity = budget
+        if "perp" in books:
+            capacity = min(budget, (1.0 - p.build_share) * max_position * len(books))
+        return budget, p.push_clip_depth_share * depth, capacity
+
     def _push_books(self) -> list[str]:
         """Return the venues the push's orders go to."""
         venue = self.params.push_venue
@@ -439,28 +460,29 @@ class Whale(Trader):
                                   liquidation_trigger=trigger, long_stops_usd=long_stops,
                                   short_stops_usd=short_stops, dense_bin_ratio=p.dense_bin_ratio)
         oi_usd = ex.open_interest * ex.config.lot_size * ex.mark_price
+        max_position = min(p.position_oi_share * oi_usd,
+                           0.95 * ex.max_position_notional_usd(self.account))
+        books = self._push_books()
+        sizes = {side: self._push_sizes(side, books, max_position) for side in (BUY, SELL)}
         target = choose_target(clusters, min_payoff_usd=p.min_cluster_oi_share * oi_usd,
                                min_payoff_ratio=p.min_payoff_ratio,
-                               max_distance_pct=p.max_distance_pct)
+                               max_distance_pct=p.max_distance_pct,
+                               capacity_usd={side: v[2] for side, v in sizes.items()})
         if target is None:
             best = max(clusters, key=lambda c: c.ratio, default=None)
             why = f"no target among {len(clusters)} clusters at price {prices[trigger]:.1f}"
             if best is not None:
-                why += f" (best: {best.describe()})"
+                why += (f" (best: {best.describe()}; can push "
+                        f"{sizes[best.push_side][2]:.0f})")
             self._set_phase(IDLE, why)
             return
         self.target = target
         model.log_event(self.kind, "target", f"price={prices[target.watch]:.1f} "
                                              f"{target.describe()}")
-        books = self._push_books()
-        depth = sum(visible_depth_usd(model.exchange(name), target.push_side, DEPTH_BAND)
-                    for name in books)
-        max_position = min(p.position_oi_share * oi_usd,
-                           0.95 * ex.max_position_notional_usd(self.account))
+        budget, clip, _ = sizes[target.push_side]
         self._hunt = {
             "start_t": model.t, "start_price": prices[target.watch], "oi_usd": oi_usd,
-            "max_position": max_position, "budget": p.push_depth_multiple * depth,
-            "clip": p.push_clip_depth_share * depth, "books": books,
+            "max_position": max_position, "budget": budget, "clip": clip, "books": books,
             "build_end_t": math.nan, "push_end_t": math.nan, "build_volume": 0.0,
             "built_notional": 0.0, "pushed_notional": 0.0,
             "push_outcome": "", "liquidated_notional": 0.0, "stops_triggered_notional": 0.0,

@@ -186,6 +186,12 @@ def test_choose_target_takes_the_best_ratio_not_the_biggest_cluster():
     assert near.low == 99_000.0
     # A 4.5 M floor leaves only D.
     assert choose_target(clusters, **{**rules, "min_payoff_usd": 4.5e6}).low == 97_100.0
+    # With 2.5 M of push down and 2 M up, C (2.25 M up), D (4.2 M) and A (2.7 M) are out of
+    # reach; B (1.35 M) is left, at a ratio of 0.74.
+    capacity = {SELL: 2.5e6, BUY: 2.0e6}
+    assert choose_target(clusters, **rules, capacity_usd=capacity) is None
+    assert choose_target(clusters, **{**rules, "min_payoff_ratio": 0.5},
+                         capacity_usd=capacity).low == 99_000.0
 
 
 def test_stops_add_to_the_payoff_of_their_side():
@@ -314,6 +320,7 @@ def test_hunts_a_long_cluster_phase_by_phase():
     assert 0.9 * 8e6 < hunt.liquidated_notional < 8e6
     assert model.perp.account(whale.account).position_lots == 0
     assert hunt.peak_notional == pytest.approx(max(held))
+    assert max(held) <= hunt.max_position_notional
     # The hunt's PnL is the wallet's change over the hunt, the only one of the run.
     assert hunt.pnl == pytest.approx(model.perp.account(whale.account).wallet
                                      - whale.params.wallet)
@@ -335,18 +342,17 @@ def test_squeezes_a_short_cluster_as_the_mirror_image():
     assert positions[-1] == 0
 
 
-def test_position_never_exceeds_its_share_of_open_interest():
-    # 0.15 x 8 M = 1.2 M: 0.6 M is built, 0.6 M of push room is less than the ~0.8 M the
-    # push needs.
+def test_it_declines_a_cluster_it_cannot_push_to():
+    # 0.15 x 8 M = 1.2 M of position, half built passively: 0.6 M left for the push, less
+    # than the ~0.9 M of visible bids down to the cluster (30 levels of 0.3 BTC). It stays
+    # idle and says what it could push.
     model, whale, _ = scripted_market(BUY, position_oi_share=0.15)
-    held = run_recording(model, whale, 300)
-    limit = whale.hunts[0].max_position_notional
-    assert limit == pytest.approx(1.2e6, rel=0.01)  # at the scout's mark, near 100,000
-    assert max(held) <= limit
-    assert max(held) > 0.9 * limit  # the limit was what stopped it
-    assert whale.hunts[0].outcome == "position limit reached"
-    assert "push -> harvest: position limit reached" in [
-        d for _, _, k, d in model.events if k == "phase"]
+    run_recording(model, whale, 60)
+    assert whale.hunts == [] and whale.phase == "idle"
+    declined = [d for _, _, k, d in model.events if k == "phase" and "can push" in d]
+    assert declined and "side=long centre=98475.0" in declined[0]
+    can_push = float(declined[0].rsplit("can push ", 1)[1].rstrip(")"))
+    assert can_push == pytest.approx(0.5 * 0.15 * 8e6, rel=0.01)
 
 
 def test_same_seed_gives_identical_fills_and_events():
