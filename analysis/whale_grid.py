@@ -109,7 +109,8 @@ def cell_table(summary: pd.DataFrame, by: Sequence[str], n_boot: int = 2000,
 
 def grid_figure(cells: pd.DataFrame, path: str | Path) -> Path:
     """Write the success rate against crowding, one line per trigger and resilience, one
-    panel per index; bars are the 95 % intervals. Return the path."""
+    panel per index; bars are the 95 % intervals, the small numbers the hunts behind each
+    rate. Return the path."""
     order = [c for c in CROWDING.values() if c in set(cells["crowding"])]
     panels = list(dict.fromkeys(cells["index"]))
     fig = new_figure((5.0 * len(panels), 4.0))
@@ -122,9 +123,13 @@ def grid_figure(cells: pd.DataFrame, path: str | Path) -> Path:
             offset = (j - 1.5) * 0.05
             rate = line["success_rate"].to_numpy(np.float64)
             err = np.vstack([rate - line["success_low"], line["success_high"] - rate])
-            ax.errorbar(x + offset, rate, yerr=np.nan_to_num(err), marker="o", capsize=3,
-                        linestyle="-" if trigger == "mark" else "--",
-                        label=f"{trigger} trigger, {resilience} refill")
+            bars = ax.errorbar(x + offset, rate, yerr=np.nan_to_num(err), marker="o",
+                               capsize=3, linestyle="-" if trigger == "mark" else "--",
+                               label=f"{trigger} trigger, {resilience} refill")
+            for xi, yi, n in zip(x + offset, rate, line["hunts"], strict=True):
+                if np.isfinite(yi):  # how many hunts the rate is made of
+                    ax.annotate(f"{int(n)}", (xi, yi), textcoords="offset points",
+                                xytext=(4, 4), fontsize=6, color=bars[0].get_color())
         ax.set_xticks(x, [f"{c}\ncrowding" for c in order])
         ax.set_ylim(-0.05, 1.05)
         ax.set_ylabel("hunts that succeeded")
