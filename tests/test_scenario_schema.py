@@ -26,7 +26,7 @@ from sim.exchange.perp import BTCUSDT_TIERS, MarginTier
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = {"calm", "crowded_longs", "whale_hunt", "short_squeeze", "last_price_trigger",
-           "bench_day", "sweep_example", "stress"}
+           "bench_day", "sweep_example", "stress", "whale_grid"}
 
 
 def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
@@ -35,7 +35,7 @@ def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
     return path
 
 
-def test_the_eight_bundled_scenarios_are_shipped():
+def test_the_nine_bundled_scenarios_are_shipped():
     assert set(bundled_scenarios()) == BUNDLED
 
 
