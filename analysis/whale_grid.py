@@ -58,14 +58,15 @@ def _index_label(venues) -> str:
 def ratio_interval(numerator: np.ndarray, denominator: np.ndarray, rng: np.random.Generator,
                    n_boot: int) -> tuple[float, float, float]:
     """Return ``sum(num) / sum(den)`` and its 95 % interval from ``n_boot`` resamples of the
-    runs (rows); NaN where the denominator sums to 0."""
+    runs (rows); NaN where the denominator sums to 0. A resample whose denominator sums to 0
+    (only runs without hunts, or without pushes) has no ratio and is left out."""
     num, den = np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)
     if den.sum() <= 0:
         return np.nan, np.nan, np.nan
     picks = rng.integers(0, len(num), size=(n_boot, len(num)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot = num[picks].sum(axis=1) / den[picks].sum(axis=1)
-    low, high = np.nanpercentile(boot, [2.5, 97.5])
+    num_b, den_b = num[picks].sum(axis=1), den[picks].sum(axis=1)
+    boot = num_b[den_b > 0] / den_b[den_b > 0]
+    low, high = np.percentile(boot, [2.5, 97.5])
     return float(num.sum() / den.sum()), float(low), float(high)
 
 
@@ -141,16 +142,18 @@ def grid_figure(cells: pd.DataFrame, path: str | Path) -> Path:
 
 def markdown_cells(cells: pd.DataFrame) -> str:
     """Return the cell table as Markdown: rates and multipliers with their intervals."""
-    def interval(v, lo, hi, fmt):
-        return "no hunt" if not np.isfinite(v) else f"{fmt(v)} ({fmt(lo)}-{fmt(hi)})"
+    def interval(v, lo, hi, fmt, missing="no hunt"):
+        return missing if not np.isfinite(v) else f"{fmt(v)} ({fmt(lo)}-{fmt(hi)})"
 
     lines = ["| crowding | trigger | resilience | index | runs | hunts | success | "
              "cascade multiplier | whale PnL per run (USD) |", "|---" * 9 + "|"]
     for r in cells.itertuples(index=False):
+        cascade = interval(r.cascade_multiplier, r.cascade_low, r.cascade_high, _x,
+                           "no push" if r.hunts else "no hunt")
         lines.append(
             f"| {r.crowding} | {r.trigger} | {r.resilience} | {r.index} | {r.runs} | "
             f"{r.hunts} | {interval(r.success_rate, r.success_low, r.success_high, _pct)} | "
-            f"{interval(r.cascade_multiplier, r.cascade_low, r.cascade_high, _x)} | "
+            f"{cascade} | "
             f"{interval(r.pnl_per_run, r.pnl_low, r.pnl_high, _usd)} |")
     return "\n".join(lines) + "\n"
 

@@ -70,3 +70,11 @@ def test_the_same_seed_gives_the_same_intervals_and_the_figure_is_written(tmp_pa
     pd.testing.assert_frame_equal(first, second)
     path = grid_figure(first, tmp_path / "grid.png")
     assert path.stat().st_size > 1000
+
+
+def test_a_resample_of_runs_without_hunts_is_left_out_of_the_interval():
+    # Runs: (1 of 1), (0 of 0): a resample of the second run twice has no rate; the others
+    # read 1 of 1 or 2 of 2, so the interval is exactly [1, 1], never NaN.
+    rate, low, high = ratio_interval(np.array([1.0, 0.0]), np.array([1.0, 0.0]),
+                                     np.random.default_rng(1), 200)
+    assert (rate, low, high) == (1.0, 1.0, 1.0)
