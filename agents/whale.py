@@ -349,8 +349,9 @@ class Whale(Trader):
         self.model.log_event(self.kind, "active", "on" if active else "off")
 
     def act(self) -> None:
-        """Read the tape, then advance the state machine by one step."""
-        self._read_tape()
+        """Read the tape (when it prices pushes by it), then advance the state machine."""
+        if self.params.read_tape:
+            self._read_tape()
         phase = self.phase
         if phase in (PUSH, HARVEST):
             self._observe_forced_flow()
