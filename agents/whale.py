@@ -39,7 +39,10 @@ The state machine, one phase at a time:
   buy the forced selling back cheaper) with POST_ONLY orders at the touch of the far side,
   up to ``build_share`` of its largest position, filling at most ``build_volume_share`` of the
   perp's volume since the build began, for at most ``build_s``.
-- ``push``: market orders of one clip every ``push_interval_s`` toward the cluster on the
+- ``push``: first the hunt is re-priced: the clusters of the hunted side are scored again
+  with the position room the build left, and the best one it can still afford becomes the
+  target; with none, the whale closes the build (``harvest``, outcome ``no longer
+  affordable``). Then market orders of one clip every ``push_interval_s`` toward the cluster on the
   perp, the thinnest index venue, or half on each (``push_venue``), until the watched price
   crosses the cluster's centre; it aborts when the budget is spent, the perp position limit
   is reached, a book is empty or an order is rejected.
@@ -419,13 +422,13 @@ class Whale(Trader):
         return best[1], best[2]
 
     def _push_sizes(self, side: int, books: list[str],
-                    max_position: float) -> tuple[float, float, float]:
+                    room_usd: float) -> tuple[float, float, float]:
         """Return (budget, clip, capacity) of a push on ``side`` into ``books`` (USD).
 
         Budget and clip are multiples of the depth within 1 % on the push's side of those
         books; the capacity is the budget, or less when the perp's share of the push would
-        outgrow the position room left after the passive build (``1 - build_share`` of the
-        largest position, per book pushed).
+        outgrow ``room_usd``, the perp position the push may still add (one share per
+        book pushed).
         """
         p = self.params
         depth = sum(visible_depth_usd(self.model.exchange(name), side, DEPTH_BAND)
@@ -433,7 +436,7 @@ class Whale(Trader):
         budget = p.push_depth_multiple * depth
         capacity = budget
         if "perp" in books:
-            capacity = min(budget, (1.0 - p.build_share) * max_position * len(books))
+            capacity = min(budget, room_usd * len(books))
         return budget, p.push_clip_depth_share * depth, capacity
 
     def _push_books(self) -> list[str]:
@@ -451,31 +454,15 @@ class Whale(Trader):
         p = self.params
         model, ex = self.model, self.exchange
         self._next_scout_t = model.t + p.scout_interval_s
-        edges, long_usd, short_usd = self._read_map()
-        long_stops = short_stops = None
-        if self.count_stops:
-            long_stops, short_stops = ex.resting_stop_notional_usd(edges)
-        prices = self._prices()
-        trigger = LAST if ex.config.liquidation_trigger == TRIGGER_LAST else MARK
-        clusters = score_clusters(edges, long_usd, short_usd, prices, self.push_cost,
-                                  liquidation_trigger=trigger, long_stops_usd=long_stops,
-                                  short_stops_usd=short_stops, dense_bin_ratio=p.dense_bin_ratio)
         oi_usd = ex.open_interest * ex.config.lot_size * ex.mark_price
         max_position = min(p.position_oi_share * oi_usd,
                            0.95 * ex.max_position_notional_usd(self.account))
         books = self._push_books()
-        sizes = {side: self._push_sizes(side, books, max_position) for side in (BUY, SELL)}
-        target = choose_target(clusters, min_payoff_usd=p.min_cluster_oi_share * oi_usd,
-                               min_payoff_ratio=p.min_payoff_ratio,
-                               max_distance_pct=p.max_distance_pct,
-                               capacity_usd={side: v[2] for side, v in sizes.items()})
+        target, clusters, sizes = self._pick(oi_usd, books, {
+            side: (1.0 - p.build_share) * max_position for side in (BUY, SELL)})
+        prices = self._prices()
         if target is None:
-            best = max(clusters, key=lambda c: c.ratio, default=None)
-            why = f"no target among {len(clusters)} clusters at price {prices[trigger]:.1f}"
-            if best is not None:
-                why += (f" (best: {best.describe()}; can push "
-                        f"{sizes[best.push_side][2]:.0f})")
-            self._set_phase(IDLE, why)
+            self._set_phase(IDLE, self._why_none(clusters, sizes))
             return
         self.target = target
         model.log_event(self.kind, "target", f"price={prices[target.watch]:.1f} "
@@ -493,6 +480,70 @@ class Whale(Trader):
         self._set_phase(BUILD, f"building a {build} position to hunt the {target.side} "
                                f"cluster at {target.centre:.1f}")
 
+    def _pick(self, oi_usd: float, books: list[str], room_usd: Mapping[int, float],
+              side: str | None = None
+              ) -> tuple[Cluster | None, list[Cluster], dict[int, tuple[float, float, float]]]:
+        """Read the map, score its clusters (on ``side`` only, when given) and choose one.
+
+        ``room_usd`` is the perp position the push may still add, by push side. Return the
+        target (or None), the clusters scored, and (budget, clip, capacity) by push side.
+        """
+        p = self.params
+        ex = self.exchange
+        edges, long_usd, short_usd = self._read_map()
+        long_stops = short_stops = None
+        if self.count_stops:
+            long_stops, short_stops = ex.resting_stop_notional_usd(edges)
+        trigger = LAST if ex.config.liquidation_trigger == TRIGGER_LAST else MARK
+        clusters = score_clusters(edges, long_usd, short_usd, self._prices(), self.push_cost,
+                                  liquidation_trigger=trigger, long_stops_usd=long_stops,
+                                  short_stops_usd=short_stops, dense_bin_ratio=p.dense_bin_ratio)
+        if side is not None:
+            clusters = [c for c in clusters if c.side == side]
+        sizes = {s: self._push_sizes(s, books, room_usd[s]) for s in (BUY, SELL)}
+        target = choose_target(clusters, min_payoff_usd=p.min_cluster_oi_share * oi_usd,
+                               min_payoff_ratio=p.min_payoff_ratio,
+                               max_distance_pct=p.max_distance_pct,
+                               capacity_usd={s: v[2] for s, v in sizes.items()})
+        return target, clusters, sizes
+
+    def _why_none(self, clusters: list[Cluster],
+                  sizes: dict[int, tuple[float, float, float]]) -> str:
+        """Return why no cluster qualified, naming the best one and what could be pushed."""
+        trigger = LAST if self.exchange.config.liquidation_trigger == TRIGGER_LAST else MARK
+        why = f"no target among {len(clusters)} clusters at price {self._prices()[trigger]:.1f}"
+        best = max(clusters, key=lambda c: c.ratio, default=None)
+        if best is not None:
+            why += f" (best: {best.describe()}; can push {sizes[best.push_side][2]:.0f})"
+        return why
+
+    def _start_push(self, reason: str) -> None:
+        """End the build and re-price the hunt before pushing.
+
+        The map, the books and the tape have moved since the scout: the whale scores the
+        clusters of the hunted side again, with the position room the build left, and
+        pushes to the best one it can still afford; with none, it closes the build (harvest)
+        instead of pushing to a stale target. A target the price has already crossed is
+        kept: the push phase harvests it at once.
+        """
+        self._end_build()
+        target, h = self.target, self._hunt
+        if (self._prices()[target.watch] - target.centre) * target.push_side >= 0:
+            self._set_phase(PUSH, reason)
+            return
+        room = max(0.0, h["max_position"] - self._entry_notional())
+        new, clusters, sizes = self._pick(h["oi_usd"], h["books"], {BUY: room, SELL: room},
+                                          side=target.side)
+        if new is None:
+            self._to_harvest(f"re-priced: {self._why_none(clusters, sizes)}",
+                             "no longer affordable")
+            return
+        if (new.low, new.high) != (target.low, target.high):
+            self.model.log_event(self.kind, "target", f"re-priced: {new.describe()}")
+        self.target = new
+        h["budget"], h["clip"], _ = sizes[new.push_side]
+        self._set_phase(PUSH, reason)
+
     def _build(self) -> None:
         p = self.params
         h = self._hunt
@@ -509,8 +560,7 @@ class Whale(Trader):
         if touch is None and self._touch(-side) is not None:
             touch = self._touch(-side) - side  # one tick inside an empty side
         if touch is None or timed_out:
-            self._end_build()
-            self._set_phase(PUSH, "build time up" if timed_out else "no touch to join")
+            self._start_push("build time up" if timed_out else "no touch to join")
             return
         live = set(self.exchange.open_orders(self.account))
         self._resting = {oid: v for oid, v in self._resting.items() if oid in live}
@@ -523,8 +573,7 @@ class Whale(Trader):
         resting = sum(lots * price * tick * lot for price, lots in self._resting.values())
         room = p.build_share * h["max_position"] - held - resting
         if room < lot * touch * tick and not self._resting:
-            self._end_build()
-            self._set_phase(PUSH, f"position built: {held:.0f} USD")
+            self._start_push(f"position built: {held:.0f} USD")
             return
         if self._resting:
             return
@@ -536,8 +585,7 @@ class Whale(Trader):
         if res.status == Status.OK:
             self._resting[res.order_id] = (touch, lots)
         elif res.status != Status.POST_ONLY_WOULD_CROSS:
-            self._end_build()
-            self._set_phase(PUSH, f"build order rejected: {res.status.name}")
+            self._start_push(f"build order rejected: {res.status.name}")
 
     def _end_build(self) -> None:
         self._cancel_all()

@@ -24,7 +24,7 @@ import pytest
 from agents import stages
 from agents.base import Trader
 from agents.params import WhaleParams
-from agents.whale import Whale, choose_target, dense_runs, score_clusters
+from agents.whale import Whale, choose_target, dense_runs, score_clusters, true_heatmap_reader
 from sim.exchange import BUY, LIMIT, MARKET, SELL, TRIGGER_LAST, ExchangeConfig, Status
 from sim.fundamental import FundamentalProcess
 from sim.model import MarketModel
@@ -82,7 +82,7 @@ def whale_params(**overrides) -> WhaleParams:
     return WhaleParams(**values)
 
 
-def scripted_market(crowd_side: int, seed: int = 1,
+def scripted_market(crowd_side: int, seed: int = 1, heatmap_reader=None,
                     **overrides) -> tuple[MarketModel, Whale, np.ndarray]:
     """Return (model, whale, crowd accounts) for a crowd of longs (BUY) or shorts (SELL)."""
     config = ExchangeConfig(liquidation_trigger=TRIGGER_LAST, insurance_fund=10e6,
@@ -92,7 +92,7 @@ def scripted_market(crowd_side: int, seed: int = 1,
     crowd = open_cluster(model, crowd_side)
     LadderMaker(model, levels=30, spacing_ticks=500, lots=300, wallet=100e6, leverage=10,
                 follow="last")
-    whale = Whale(model, whale_params(**overrides))
+    whale = Whale(model, whale_params(**overrides), heatmap_reader=heatmap_reader)
     Flow(model)
     return model, whale, crowd
 
@@ -353,6 +353,55 @@ def test_it_declines_a_cluster_it_cannot_push_to():
     assert declined and "side=long centre=98475.0" in declined[0]
     can_push = float(declined[0].rsplit("can push ", 1)[1].rstrip(")"))
     assert can_push == pytest.approx(0.5 * 0.15 * 8e6, rel=0.01)
+
+
+def map_that_changes_after_the_scout(shift_bins: int | None):
+    """Return a reader of the true map (3 %, 50 USD bins) that, after the scout at 5 s, shows
+    the long cluster ``shift_bins`` bins higher, or no cluster at all (None)."""
+    read_true = true_heatmap_reader(0.03)
+
+    def read(model):
+        edges, long_usd, short_usd = read_true(model)
+        if model.t <= 5.0:
+            return edges, long_usd, short_usd
+        if shift_bins is None:
+            return edges, np.zeros_like(long_usd), np.zeros_like(short_usd)
+        return edges, np.roll(long_usd, shift_bins), short_usd
+
+    return read
+
+
+def test_a_target_gone_from_the_map_by_push_time_is_not_pushed_to():
+    # The scout sees the 8 M cluster at 98,475; by the end of the build the map is empty, so
+    # re-pricing finds nothing to push to: the whale closes its build instead of pushing.
+    model, whale, crowd = scripted_market(
+        BUY, heatmap="estimated", heatmap_reader=map_that_changes_after_the_scout(None))
+    model.run_until(400.0)
+    assert phases(model)[:4] == ["idle -> scout", "scout -> build", "build -> harvest",
+                                 "harvest -> cooldown"]
+    hunt = whale.hunts[0]
+    assert hunt.outcome == "no longer affordable" and hunt.success is False
+    assert hunt.built_notional > 0 and hunt.pushed_notional == 0.0
+    assert model.perp.positions_lots(crowd).all()  # nobody was liquidated
+    assert model.perp.account(whale.account).position_lots == 0
+
+
+def test_the_hunt_is_re_priced_to_the_best_cluster_at_push_time():
+    # By the end of the build the map shows the cluster 21 bins (1,050 USD) higher, centred
+    # on 98,475 + 1,050 = 99,525: nearer, as large, so cheaper. The whale pushes to it, and
+    # stops there: the crowd's real liquidation prices (98,467) are never reached.
+    model, whale, crowd = scripted_market(
+        BUY, heatmap="estimated", heatmap_reader=map_that_changes_after_the_scout(21))
+    model.run_until(400.0)
+    assert phases(model)[:3] == ["idle -> scout", "scout -> build", "build -> push"]
+    targets = [d for _, _, k, d in model.events if k == "target"]
+    assert "side=long centre=98475.0" in targets[0]
+    assert targets[1].startswith("re-priced:") and "side=long centre=99525.0" in targets[1]
+    hunt = whale.hunts[0]
+    assert hunt.target_price == 99_525.0 and hunt.outcome == "target reached"
+    assert hunt.pushed_notional > 0
+    assert model.perp.positions_lots(crowd).all()
+    assert hunt.liquidated_notional == 0.0
 
 
 def test_same_seed_gives_identical_fills_and_events():
