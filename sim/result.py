@@ -55,7 +55,7 @@ class HuntRecord:
         forced_notional: ``stops_triggered_notional + liquidated_notional``.
         cascade_multiplier: ``forced_notional / pushed_notional`` (NaN without a push).
         outcome: how the push ended (``target reached``, ``budget spent``, ``no longer
-            affordable`` when the hunt re-priced at push time found nothing to push to, ...
+            affordable`` when the hunt re-priced at push time found nothing to push to, ...).
         success: the target was reached and the hunt closed at a profit (``pnl > 0``).
         end_reason: how the positions were closed.
         pnl: wallet change over the hunt on every venue (trades, fees and funding).
