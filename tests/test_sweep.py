@@ -21,13 +21,14 @@ from scenarios.cli import main
 from scenarios.schema import ScenarioError, SweepRange, load_scenario, load_sweep_points
 from scenarios.sweep import (
     SweepError,
+    executor,
     make_backend,
     parse_shard,
     plan_sweep,
     replicate_seed,
     run_sweep,
 )
-from scenarios.sweep.executor import DaskBackend, ProcessBackend, SerialBackend
+from scenarios.sweep.executor import DaskBackend, ProcessBackend, SerialBackend, Task
 
 # A market of two simulated minutes: big enough to trade and record, small enough that a run
 # takes a fraction of a second.
@@ -260,6 +261,17 @@ def test_serial_process_pool_and_dask_give_the_same_rows(tmp_path):
                         reason="dask is not installed: pip install -e '.[dask]'")
     run_sweep(plan_sweep(path, out_dir=tmp_path / "dask"), DaskBackend("local", 2))
     pd.testing.assert_frame_equal(summary_without_wall_time(tmp_path / "dask"), expected)
+
+
+def test_process_pools_are_replaced_after_their_share_of_tasks(monkeypatch):
+    # One worker, a fresh pool every 2 tasks: 5 tasks run in ceil(5 / 2) = 3 processes,
+    # tasks 1-2 in the first, 3-4 in the second, 5 in the third, none in this one.
+    monkeypatch.setattr(executor, "TASKS_PER_WORKER", 2)
+    tasks = [Task(f"t{i}", os.getpid) for i in range(5)]
+    pids = {o.task.key: o.value for o in ProcessBackend(1).run(tasks)}
+    assert len(set(pids.values())) == 3
+    assert pids["t0"] == pids["t1"] != pids["t2"] == pids["t3"] != pids["t4"]
+    assert os.getpid() not in pids.values()
 
 
 def test_a_run_that_raises_is_a_row_with_its_error_and_the_others_finish(tmp_path,
