@@ -494,10 +494,10 @@ class Whale(Trader):
         long_stops = short_stops = None
         if self.count_stops:
             long_stops, short_stops = ex.resting_stop_notional_usd(edges)
-        trigger = LAST if ex.config.liquidation_trigger == TRIGGER_LAST else MARK
         clusters = score_clusters(edges, long_usd, short_usd, self._prices(), self.push_cost,
-                                  liquidation_trigger=trigger, long_stops_usd=long_stops,
-                                  short_stops_usd=short_stops, dense_bin_ratio=p.dense_bin_ratio)
+                                  liquidation_trigger=self._liquidation_trigger(),
+                                  long_stops_usd=long_stops, short_stops_usd=short_stops,
+                                  dense_bin_ratio=p.dense_bin_ratio)
         if side is not None:
             clusters = [c for c in clusters if c.side == side]
         sizes = {s: self._push_sizes(s, books, room_usd[s]) for s in (BUY, SELL)}
@@ -510,8 +510,8 @@ class Whale(Trader):
     def _why_none(self, clusters: list[Cluster],
                   sizes: dict[int, tuple[float, float, float]]) -> str:
         """Return why no cluster qualified, naming the best one and what could be pushed."""
-        trigger = LAST if self.exchange.config.liquidation_trigger == TRIGGER_LAST else MARK
-        why = f"no target among {len(clusters)} clusters at price {self._prices()[trigger]:.1f}"
+        price = self._prices()[self._liquidation_trigger()]
+        why = f"no target among {len(clusters)} clusters at price {price:.1f}"
         best = max(clusters, key=lambda c: c.ratio, default=None)
         if best is not None:
             why += f" (best: {best.describe()}; can push {sizes[best.push_side][2]:.0f})"
@@ -790,6 +790,10 @@ class Whale(Trader):
                              "increasing edges of length n + 1 and two arrays of length n; got "
                              f"shapes {edges.shape}, {long_usd.shape}, {short_usd.shape}")
         return edges, long_usd, short_usd
+
+    def _liquidation_trigger(self) -> str:
+        """Return the price the perp's liquidations watch: ``"last"`` or ``"mark"``."""
+        return LAST if self.exchange.config.liquidation_trigger == TRIGGER_LAST else MARK
 
     def _prices(self) -> dict[str, float]:
         """Return the perp's mark and last price (the mark before the first trade)."""
