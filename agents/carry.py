@@ -18,9 +18,14 @@ proportion to the decisions drawn, not to ``count``. At a decision the trader:
    less than the other, or one was liquidated), the larger leg is cut to the smaller (IOC,
    reduce-only), and that is the decision;
 2. reads the premium ``p = perp mid / index - 1``;
-3. ``p > entry_bps``: sells ``clip_notional`` of perp (at the index) within
-   ``max_position_notional``, then buys on spot the BTC quantity the perp leg filled;
-   ``p < -entry_bps``: the mirror trade;
+3. ``p > entry_bps``: sells ``clip_notional`` of perp (at the index) within its position
+   limit, then buys on spot the BTC quantity the perp leg filled; ``p < -entry_bps``: the
+   mirror trade. The limit is ``max_position_notional`` times ``min(1, (|p| - entry_bps) /
+   (full_bps - entry_bps))``: basis capital is an upward-sloping supply (He & Krishnamurthy
+   2013; Shleifer & Vishny 1997, 'The limits of arbitrage': arbitrageurs commit more capital
+   the wider the spread), so a crowd that keeps buying lifts the premium smoothly, instead of
+   meeting free capital up to a wall and none past it. Without ``full_bps`` the whole
+   capital is committed from ``entry_bps``;
 4. ``|p| < exit_bps`` with a position: closes one clip of the perp leg (reduce-only), then the
    same BTC quantity of the spot leg.
 
@@ -108,9 +113,9 @@ class CarryTraders(Trader):
         p = self.params
         position = self.model.perp.position_lots(self.perp_accounts[i])
         if premium > p.entry_bps * BPS:
-            self.open_clip(i, SELL, position)
+            self.open_clip(i, SELL, position, premium)
         elif premium < -p.entry_bps * BPS:
-            self.open_clip(i, BUY, position)
+            self.open_clip(i, BUY, position, premium)
         elif abs(premium) < p.exit_bps * BPS and position != 0:
             self.close_clip(i, position)
 
@@ -132,15 +137,25 @@ class CarryTraders(Trader):
         self._take(exchange, account, SELL if excess_btc > 0 else BUY, lots, reduce_only=True)
         return True
 
-    def open_clip(self, i: int, side: int, position: int) -> None:
-        """Trade one clip of ``side`` on the perp within the capital limit, then the opposite
-        side on spot for the BTC quantity the perp leg filled."""
+    def position_limit_notional(self, premium: float) -> float:
+        """Return the capital a trader commits at ``premium`` (USD, each leg): the whole of
+        ``max_position_notional`` past ``full_bps``, a linear share of it from ``entry_bps``
+        (the module docstring's supply of basis capital)."""
+        p = self.params
+        if p.full_bps is None or p.full_bps == p.entry_bps:
+            return p.max_position_notional
+        share = (abs(premium) / BPS - p.entry_bps) / (p.full_bps - p.entry_bps)
+        return p.max_position_notional * min(1.0, max(0.0, share))
+
+    def open_clip(self, i: int, side: int, position: int, premium: float) -> None:
+        """Trade one clip of ``side`` on the perp within the position limit at ``premium``,
+        then the opposite side on spot for the BTC quantity the perp leg filled."""
         p = self.params
         m = self.model
         if self._touch(m.spot, -side) is None:
             return  # no spot to hedge with: the perp leg would stay naked
         lot = m.perp.config.lot_size
-        max_lots = int(p.max_position_notional / (m.index * lot) + _EPS)
+        max_lots = int(self.position_limit_notional(premium) / (m.index * lot) + _EPS)
         lots = min(int(p.clip_notional / (m.index * lot) + _EPS), max_lots - side * position)
         if lots <= 0:
             return

@@ -214,6 +214,10 @@ class CarryParams(_Params):
     entry_bps: float = Field(
         5.0, gt=0, le=10_000, description="premium of the perp mid over the index beyond which "
         "a clip is opened (the mirror trade below minus this)")
+    full_bps: float | None = Field(
+        None, gt=0, le=10_000, description="premium at which a trader commits its whole "
+        "capital: between entry_bps and this its position limit grows linearly, so the crowd "
+        "asks more premium the more it holds (None: the whole capital from entry_bps)")
     exit_bps: float = Field(
         1.0, ge=0, le=10_000, description="premium within which a clip of a held position is "
         "closed")
@@ -230,6 +234,8 @@ class CarryParams(_Params):
     def _exit_inside_entry(self) -> CarryParams:
         if self.exit_bps >= self.entry_bps:
             raise ValueError("exit_bps must be below entry_bps")
+        if self.full_bps is not None and self.full_bps < self.entry_bps:
+            raise ValueError("full_bps must be at or above entry_bps")
         return self
 
 

@@ -180,6 +180,28 @@ def _schedule_events(model: MarketModel, sc: Scenario, agents: dict[str, list]) 
             for maker in chosen:
                 model.schedule(event.from_s, "maker_withdrawal start", maker.pause)
                 model.schedule(event.to_s, "maker_withdrawal end", maker.resume)
+        elif event.kind == "regime":
+            model.schedule(event.at_s, _regime_label(event),
+                           partial(_enter_regime, model, agents.get("retail", []), event))
+
+
+def _regime_label(event: Regime) -> str:
+    """Return ``regime drift_per_year=1 long_bias=0.7``: the keys the regime changes."""
+    changed = [f"{key}={value:g}" for key in ("drift_per_year", "volatility_per_year", "long_bias")
+               if (value := getattr(event, key)) is not None]
+    return " ".join(["regime", *changed])
+
+
+def _enter_regime(model: MarketModel, crowds: list[RetailCrowd], event: Regime) -> None:
+    """Set the fundamental's drift and volatility and the retail crowd's lean the regime
+    names."""
+    if event.drift_per_year is not None:
+        model.fundamental.mu = event.drift_per_year
+    if event.volatility_per_year is not None:
+        model.fundamental.sigma = event.volatility_per_year
+    if event.long_bias is not None:
+        for crowd in crowds:
+            crowd.params = crowd.params.model_copy(update={"long_bias": event.long_bias})
 
 
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Overrides = (),

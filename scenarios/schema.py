@@ -357,8 +357,29 @@ class MakerWithdrawal(_Spec):
     fraction: float = Field(gt=0, le=1)
 
 
-Event = Annotated[IndexJump | WhaleActive | MakerWithdrawal, Field(discriminator="kind")]
-EVENT_KINDS = ("index_jump", "whale_active", "maker_withdrawal")
+class Regime(_Spec):
+    """From ``at_s`` on, the market's background is another: the fundamental's drift and
+    volatility and the retail crowd's lean (each left as it was when not given). A run of
+    regimes in turn (calm, crowded, stress) is a list of these."""
+
+    kind: Literal["regime"]
+    at_s: float = Field(ge=0)
+    drift_per_year: float | None = Field(None, ge=-10, le=10)
+    volatility_per_year: float | None = Field(None, ge=0, le=10)
+    long_bias: float | None = Field(None, ge=0, le=1, description="the retail crowd's lean "
+                                    "(agents.retail.long_bias)")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Regime:
+        if (self.drift_per_year, self.volatility_per_year, self.long_bias) == (None,) * 3:
+            raise ValueError("a regime changes at least one of drift_per_year, "
+                             "volatility_per_year, long_bias")
+        return self
+
+
+Event = Annotated[IndexJump | WhaleActive | MakerWithdrawal | Regime,
+                  Field(discriminator="kind")]
+EVENT_KINDS = ("index_jump", "whale_active", "maker_withdrawal", "regime")
 
 
 class OutputsSpec(_Spec):
@@ -702,10 +723,14 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
 
     for i, event in enumerate(sc.events):
         path = f"events[{i}]"
-        if isinstance(event, IndexJump):
+        if isinstance(event, IndexJump | Regime):
             if event.at_s > duration:
                 problems.append((f"{path}.at_s", event.at_s,
                                  f"must be within the run (0 to duration_s = {duration:g})"))
+            if (isinstance(event, Regime) and event.long_bias is not None
+                    and sc.agents.retail.count == 0):
+                problems.append((f"{path}.long_bias", event.long_bias,
+                                 "needs a retail crowd: set agents.retail.count >= 1"))
             continue
         if event.to_s <= event.from_s:
             problems.append((f"{path}.to_s", event.to_s,
@@ -1017,7 +1042,7 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
             items.pop(0)
             kind = items.pop(0) if items else None
             model = {"index_jump": IndexJump, "whale_active": WhaleActive,
-                     "maker_withdrawal": MakerWithdrawal}.get(kind)
+                     "maker_withdrawal": MakerWithdrawal, "regime": Regime}.get(kind)
             if model is None:
                 return None
             continue

@@ -103,6 +103,32 @@ def test_the_position_never_passes_the_capital_limit():
     assert 1_200 * 0.001 * model.index == pytest.approx(120_000.0)
 
 
+def test_with_full_bps_the_position_limit_grows_with_the_premium():
+    # entry 5 bp, full 25 bp, capital 200,000 USD. At 10 bp the limit is 200,000 x (10 - 5)
+    # / (25 - 5) = 50,000 USD = 500 lots: one clip, then nothing more at that premium.
+    model, carry = carry_market(100_090.0, 100_110.0, max_position_notional=200_000.0,
+                                full_bps=25.0)
+    for _ in range(3):
+        carry.decide(0)
+    assert legs(carry) == (-500, 500)
+    # Mid 100,200: premium 20 bp, limit 200,000 x 15 / 20 = 150,000 USD = 1,500 lots: two
+    # more clips of 500, then the limit holds.
+    requote_perp(model, 100_190.0, 100_210.0)
+    for _ in range(4):
+        carry.decide(0)
+    assert legs(carry) == (-1_500, 1_500)
+    # Mid 100,400: 40 bp, past full_bps: the whole 200,000 USD, 2,000 lots.
+    requote_perp(model, 100_390.0, 100_410.0)
+    for _ in range(3):
+        carry.decide(0)
+    assert legs(carry) == (-2_000, 2_000)
+
+
+def test_full_bps_below_the_entry_is_refused():
+    with pytest.raises(ValueError, match="full_bps"):
+        CarryParams(count=1, entry_bps=5.0, full_bps=3.0)
+
+
 def test_an_unfilled_hedge_is_closed_from_the_other_leg_at_the_next_decision():
     # The spot book offers 300 lots only: the perp leg sells 500 and the spot leg buys 300,
     # all the ask holds within 2 bp of the touch (100,005 x 1.0002 = 100,025).

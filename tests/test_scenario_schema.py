@@ -26,7 +26,7 @@ from sim.exchange.perp import BTCUSDT_TIERS, MarginTier
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = {"calm", "crowded_longs", "whale_hunt", "short_squeeze", "last_price_trigger",
-           "bench_day", "sweep_example", "stress", "whale_grid"}
+           "bench_day", "sweep_example", "stress", "whale_grid", "regimes"}
 
 
 def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
@@ -73,6 +73,13 @@ def test_bundled_scenarios_have_the_populations_the_issue_asks_for():
 
     squeeze = load_scenario("short_squeeze")
     assert squeeze.agents.whale.count == 1 and squeeze.agents.retail.long_bias < 0.5
+
+    regimes = load_scenario("regimes")
+    # 30 days of 8 h intervals: 30 x 3 = 90 settlements
+    assert regimes.duration_s / regimes.exchange.funding_interval_s == 90
+    leans = [e.long_bias for e in regimes.events if e.kind == "regime" and e.long_bias]
+    assert max(leans) > 0.5 > min(leans)  # a crowded long phase and a crowded short one
+    assert [e.kind for e in regimes.events].count("index_jump") == 1
 
     bench = load_scenario("bench_day")
     assert bench.duration_s == 24 * 3600
@@ -220,6 +227,32 @@ events:
     assert (jump.kind, jump.at_s, jump.log_return) == ("index_jump", 60.0, -0.02)
     assert (whale.kind, whale.from_s, whale.to_s) == ("whale_active", 0.0, 1800.0)
     assert (withdrawal.kind, withdrawal.fraction) == ("maker_withdrawal", 1.0)
+
+
+def test_a_regime_changes_the_fundamental_and_the_crowd_from_its_time_on():
+    overrides = {"duration_s": 120, "warm_start.history_s": 0,
+                 "index.drift_per_year": 0.0, "index.volatility_per_year": 0.5,
+                 "agents.retail.long_bias": 0.5,
+                 "events": [{"kind": "regime", "at_s": 60, "drift_per_year": 2.0,
+                             "long_bias": 0.8}]}
+    market = build_market(load_scenario("calm", overrides))
+    model, (crowd,) = market.model, market.agents["retail"]
+    while model.t < 59.0:
+        model.step()
+    assert (model.fundamental.mu, crowd.params.long_bias) == (0.0, 0.5)
+    while model.t < 60.0:
+        model.step()
+    # drift and lean as the regime names them; the volatility it leaves alone stays 0.5
+    assert (model.fundamental.mu, model.fundamental.sigma) == (2.0, 0.5)
+    assert crowd.params.long_bias == 0.8
+    assert ("regime drift_per_year=2 long_bias=0.8" in
+            [kind for _, _, kind, _ in model.events])
+
+
+def test_a_regime_that_changes_nothing_is_refused(tmp_path):
+    path = write(tmp_path, "name: idle\nduration_s: 600\nevents: [{kind: regime, at_s: 60}]\n")
+    with pytest.raises(ScenarioError, match="at least one of drift_per_year"):
+        load_scenario(path)
 
 
 def test_sha256_is_of_the_sorted_canonical_json():
