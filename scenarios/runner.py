@@ -29,7 +29,7 @@ from agents.retail import RetailCrowd
 from agents.venue_arbitrage import VenueArbitrageur
 from agents.warm_start import warm_start
 from agents.whale import Whale, mark_grid_reader
-from scenarios.schema import Overrides, Scenario, SpotSpec, load_scenario
+from scenarios.schema import Overrides, Regime, Scenario, SpotSpec, load_scenario
 from sim.exchange import ExchangeConfig
 from sim.fundamental import FundamentalProcess
 from sim.heatmap import price_edges
