@@ -28,6 +28,14 @@ state, entered along a simulated past price path:
    money and open interest balance by the exchange's own rules; then the stops and
    take-profits rest, and each crowd books its traders as holding since their entry time. The
    fills are drained: no output shows them as trades of the run.
+6. **What the public saw of that past** (:func:`past_candles`): 1-minute candles whose prices
+   are the past path and whose volume and open interest are the warm trades (each opens one
+   unit of open interest on both sides), the aggressor being the crowd trader who entered (a
+   holder on the other side rested), or the long of two holders. A public heatmap estimate
+   fed these before the run's own candles sees the warm positions being opened, as a
+   dashboard that has watched the venue for a week would; the run writes them as
+   ``warm_candles``. (Only the survivors traded in this past, so its open interest only
+   rises: the estimate's view of the past is cleaner than a real week's.)
 """
 
 from __future__ import annotations
@@ -36,10 +44,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from agents.retail import RetailCrowd, StopDraw, entry_side, samples_in
 from sim.exchange import BUY, LIMIT, MARKET, SELL, Status, liquidation_price
 from sim.model import MarketModel
+from sim.public_data import candles, no_candles
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
 
@@ -145,6 +155,7 @@ class Trade:
     seller: int
     lots: int
     price_ticks: int
+    taker_side: int  # the aggressor: the crowd trader who entered, or the long of two holders
 
 
 def match_trades(crowds: list[WarmPositions], holders: WarmPositions,
@@ -191,7 +202,7 @@ def match_trades(crowds: list[WarmPositions], holders: WarmPositions,
                 buyer, seller = ((accounts[k], h_accounts[h]) if side == BUY
                                  else (h_accounts[h], accounts[k]))
                 trades.append(Trade(int(pos.entry_sample[k]), int(buyer), int(seller), q,
-                                    int(pos.entry_ticks[k])))
+                                    int(pos.entry_ticks[k]), side))
                 lots -= q
                 left[h] -= q
                 if left[h] == 0:
@@ -202,7 +213,7 @@ def match_trades(crowds: list[WarmPositions], holders: WarmPositions,
         b, s = longs[0], shorts[0]
         q = int(min(left[b], left[s]))
         trades.append(Trade(int(holders.entry_sample[b]), int(h_accounts[b]),
-                            int(h_accounts[s]), q, int(holders.entry_ticks[b])))
+                            int(h_accounts[s]), q, int(holders.entry_ticks[b]), BUY))
         left[b] -= q
         left[s] -= q
         if left[b] == 0:
@@ -215,10 +226,37 @@ def match_trades(crowds: list[WarmPositions], holders: WarmPositions,
     return kept, held, trades
 
 
+def past_candles(path_ticks: np.ndarray, trades: list[Trade], t_now: float, step_s: float,
+                 tick_size: float, lot_size: float, interval_s: float = 60.0) -> pd.DataFrame:
+    """Return the public candles of the past (module doc, step 6): the path sampled every
+    ``step_s`` up to ``t_now`` prints the prices (a print of no size per sample), the trades
+    the volume (``lots * lot_size``) with their aggressor's side, and the open interest after
+    each trade is the sum of the lots traded up to it (every warm trade opens a position on
+    both sides). Candles of :func:`sim.public_data.candles`, the last closing at ``t_now``."""
+    n_back = len(path_ticks) - 1
+    if n_back == 0:
+        return no_candles()
+    path_t = t_now - (n_back - np.arange(n_back + 1)) * step_s
+    at = np.array([trade.at for trade in trades], dtype=np.int64)
+    qty = np.array([trade.lots for trade in trades], dtype=np.float64) * lot_size
+    prints = pd.DataFrame({
+        "t": np.concatenate([path_t, path_t[at]]),
+        "price": np.concatenate([path_ticks, [trade.price_ticks for trade in trades]])
+        * tick_size,
+        "qty": np.concatenate([np.zeros(n_back + 1), qty]),
+        "aggressor_side": np.concatenate([np.zeros(n_back + 1, np.int64),
+                                          [trade.taker_side for trade in trades]]),
+    }).sort_values("t", kind="stable")
+    oi = pd.DataFrame({"t": np.concatenate([[path_t[0]], path_t[at]]),
+                       "oi": np.concatenate([[0.0], np.cumsum(qty)])})
+    return candles(prints, oi, interval_s, t0=t_now)
+
+
 def warm_start(model: MarketModel, crowds: list[RetailCrowd], holders: RetailCrowd,
-               history_s: float, vol_per_year: float) -> dict:
+               history_s: float, vol_per_year: float) -> tuple[dict, pd.DataFrame]:
     """Open the steady-state positions of ``crowds`` and ``holders`` on the perpetual before
-    the first step (module doc); return a summary for the manifest."""
+    the first step (module doc); return a summary for the manifest and the past's public
+    candles (:func:`past_candles`)."""
     rng = model.random_stream("warm_start")
     ex = model.perp
     cfg = ex.config
@@ -230,18 +268,18 @@ def warm_start(model: MarketModel, crowds: list[RetailCrowd], holders: RetailCro
     drawn = [draw_positions(crowd, path_ticks, model.step_s, rng) for crowd in crowds]
     held = draw_positions(holders, path_ticks, model.step_s, rng)
     kept, held, trades = match_trades(drawn, held, rng)
-    failed = 0
+    done = []  # the trades that went through: the past's volume and open interest
     for trade in trades:
         res = ex.submit(trade.seller, SELL, LIMIT, trade.lots, trade.price_ticks)
         if res.status != Status.OK or res.filled:
-            failed += 1
             if res.status == Status.OK:
                 ex.cancel(trade.seller, res.order_id)
             continue
         taken = ex.submit(trade.buyer, BUY, MARKET, trade.lots)
         if taken.status != Status.OK or taken.filled != trade.lots:
-            failed += 1
             ex.cancel(trade.seller, res.order_id)  # UNKNOWN_ORDER when it filled in full
+            continue
+        done.append(trade)
     opened = 0
     n_back = len(path_ticks) - 1
     for pos in (*kept, held):
@@ -262,9 +300,12 @@ def warm_start(model: MarketModel, crowds: list[RetailCrowd], holders: RetailCro
     ex.drain_fills()
     ex.drain_liquidations()
     lot_usd = cfg.lot_size * float(model.index)
-    return {"history_s": history_s, "positions": opened, "trades": len(trades),
-            "failed_trades": failed,
-            "open_interest_usd": round(ex.open_interest * lot_usd, 2)}
+    summary = {"history_s": history_s, "positions": opened, "trades": len(trades),
+               "failed_trades": len(trades) - len(done),
+               "open_interest_usd": round(ex.open_interest * lot_usd, 2)}
+    return summary, past_candles(path_ticks, done, model.t, model.step_s, cfg.tick_size,
+                                 cfg.lot_size)
 
 
-__all__ = ["WarmPositions", "draw_positions", "match_trades", "past_path", "warm_start"]
+__all__ = ["WarmPositions", "draw_positions", "match_trades", "past_candles", "past_path",
+           "warm_start"]

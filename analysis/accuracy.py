@@ -43,12 +43,15 @@ def estimated_map(result, interval_s: float = 60.0,
     """Return the public estimate of a run's map, on the grid of its true map (same keys).
 
     Candles of ``interval_s`` are built from the run's trades and series
-    (:func:`sim.public_data.candles`) and fed to :func:`sim.heatmap_estimate.estimate_heatmap`
-    at the true map's snapshot times; ``estimator_options`` go to it (``naive``, ``tiers``,
-    ``initial_oi``, ``position_usd``).
+    (:func:`sim.public_data.candles`), after the 1-minute candles of a warm start's past
+    (``result.warm_candles``, which a dashboard watching the venue would have seen), and fed
+    to :func:`sim.heatmap_estimate.estimate_heatmap` at the true map's snapshot times;
+    ``estimator_options`` go to it (``naive``, ``tiers``, ``initial_oi``, ``position_usd``).
     """
     true = result.heatmap
     bars = candles(result.trades, result.series, interval_s)
+    if len(result.warm_candles):
+        bars = pd.concat([result.warm_candles, bars], ignore_index=True)
     long_usd, short_usd = estimate_heatmap(bars, true["price_edges"], true["t"],
                                            leverage_mix=leverage_mix, **estimator_options)
     return {"t": np.asarray(true["t"]).copy(), "price_edges": np.asarray(true["price_edges"]),

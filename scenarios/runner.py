@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from agents.arbitrageur import Arbitrageur
 from agents.carry import CarryTraders
@@ -50,6 +51,7 @@ class Market:
     recorder: Recorder
     agents: dict[str, list] = field(default_factory=dict)
     warm_start: dict | None = None  # what the warm start opened (agents.warm_start), if any
+    warm_candles: pd.DataFrame | None = None  # the public candles of its past, if any
 
     @property
     def n_steps(self) -> int:
@@ -127,18 +129,21 @@ def build_market(scenario: Scenario) -> Market:
         add("holder", RetailCrowd(model, a.holders, kind="holder"))
     if a.scalpers.count:
         add("scalper", RetailCrowd(model, a.scalpers, kind="scalper"))
-    warm = None
+    warm, warm_candles = None, None
     if sc.warm_start.history_s > 0:
         crowds = [*agents.get("retail", []), *agents.get("scalper", [])]
-        warm = warm_start(model, crowds, agents["holder"][0], sc.warm_start.history_s,
-                          ix.volatility_per_year)
+        warm, warm_candles = warm_start(model, crowds, agents["holder"][0],
+                                        sc.warm_start.history_s, ix.volatility_per_year)
+        for observer in model.observers:  # a public map has watched that past too
+            if isinstance(observer, PublicHeatmapObserver):
+                observer.add_past(warm_candles)
     _schedule_events(model, sc, agents)
     out = sc.outputs
     series_every = max(1, round(out.series_interval_s / sc.step_s))
     heatmap_every = max(1, round(out.heatmap_interval_s / sc.step_s))
     edges = price_edges(ix.initial_price, out.heatmap_range_pct, out.heatmap_bin_usd)
     recorder = Recorder(model, series_every, heatmap_every, edges, n_steps(sc))
-    return Market(sc, model, recorder, agents, warm)
+    return Market(sc, model, recorder, agents, warm, warm_candles)
 
 
 def _add_spot_venue(model: MarketModel, spot: SpotSpec, venue: str,
@@ -181,8 +186,10 @@ def _schedule_events(model: MarketModel, sc: Scenario, agents: dict[str, list]) 
                 model.schedule(event.from_s, "maker_withdrawal start", maker.pause)
                 model.schedule(event.to_s, "maker_withdrawal end", maker.resume)
         elif event.kind == "regime":
+            crowds = [crowd for kind in ("retail", "holder", "scalper")
+                      for crowd in agents.get(kind, [])]
             model.schedule(event.at_s, _regime_label(event),
-                           partial(_enter_regime, model, agents.get("retail", []), event))
+                           partial(_enter_regime, model, crowds, event))
 
 
 def _regime_label(event: Regime) -> str:
@@ -193,8 +200,8 @@ def _regime_label(event: Regime) -> str:
 
 
 def _enter_regime(model: MarketModel, crowds: list[RetailCrowd], event: Regime) -> None:
-    """Set the fundamental's drift and volatility and the retail crowd's lean the regime
-    names."""
+    """Set the fundamental's drift and volatility and the crowds' lean (retail, holders,
+    scalpers) the regime names."""
     if event.drift_per_year is not None:
         model.fundamental.mu = event.drift_per_year
     if event.volatility_per_year is not None:
@@ -244,7 +251,8 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Ove
 def finish(market: Market, wall_s: float) -> RunResult:
     """Return the ``RunResult`` of a market that has run (``wall_s``: its wall seconds)."""
     hunts = [hunt for whale in market.agents.get("whale", []) for hunt in whale.hunts]
-    return market.recorder.result(market.model, _manifest(market, wall_s), hunts)
+    return market.recorder.result(market.model, _manifest(market, wall_s), hunts,
+                                  market.warm_candles)
 
 
 def _manifest(market: Market, wall_s: float) -> dict:

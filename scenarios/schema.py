@@ -359,15 +359,16 @@ class MakerWithdrawal(_Spec):
 
 class Regime(_Spec):
     """From ``at_s`` on, the market's background is another: the fundamental's drift and
-    volatility and the retail crowd's lean (each left as it was when not given). A run of
-    regimes in turn (calm, crowded, stress) is a list of these."""
+    volatility and the lean of every crowd (retail, holders, scalpers: in a rally funds lean
+    long with the crowd), each left as it was when not given. A run of regimes in turn (calm,
+    crowded, stress) is a list of these."""
 
     kind: Literal["regime"]
     at_s: float = Field(ge=0)
     drift_per_year: float | None = Field(None, ge=-10, le=10)
     volatility_per_year: float | None = Field(None, ge=0, le=10)
-    long_bias: float | None = Field(None, ge=0, le=1, description="the retail crowd's lean "
-                                    "(agents.retail.long_bias)")
+    long_bias: float | None = Field(None, ge=0, le=1, description="the crowds' lean "
+                                    "(long_bias of agents.retail, holders and scalpers)")
 
     @model_validator(mode="after")
     def _changes_something(self) -> Regime:
@@ -727,10 +728,11 @@ def _cross_field_problems(sc: Scenario) -> list[tuple[str, Any, str]]:
             if event.at_s > duration:
                 problems.append((f"{path}.at_s", event.at_s,
                                  f"must be within the run (0 to duration_s = {duration:g})"))
-            if (isinstance(event, Regime) and event.long_bias is not None
-                    and sc.agents.retail.count == 0):
+            crowds = sc.agents.retail.count + sc.agents.holders.count + sc.agents.scalpers.count
+            if isinstance(event, Regime) and event.long_bias is not None and crowds == 0:
                 problems.append((f"{path}.long_bias", event.long_bias,
-                                 "needs a retail crowd: set agents.retail.count >= 1"))
+                                 "needs a crowd: set agents.retail, holders or scalpers count "
+                                 ">= 1"))
             continue
         if event.to_s <= event.from_s:
             problems.append((f"{path}.to_s", event.to_s,

@@ -273,6 +273,13 @@ class PublicHeatmapObserver:
             self.estimator.add_candle(row)
             self.n_candles += 1
 
+    def add_past(self, past: pd.DataFrame) -> None:
+        """Take the candles of the market's past before the first step (a warm start's
+        ``agents.warm_start.past_candles``), as a dashboard that watched it would have."""
+        for row in past.to_dict("records"):
+            self.estimator.add_candle(row)
+        self.n_candles += len(past)
+
     def map(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (long_usd, short_usd) per bin of ``edges`` (:meth:`HeatmapEstimator.map`)."""
         return self.estimator.map(edges)

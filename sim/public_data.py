@@ -36,7 +36,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["CANDLE_COLUMNS", "CandleFeed", "candles", "interval_index"]
+__all__ = ["CANDLE_COLUMNS", "CandleFeed", "candles", "interval_index", "no_candles"]
 
 CANDLE_COLUMNS = ("t_open", "t_close", "open", "high", "low", "close", "volume",
                   "taker_buy_volume", "taker_sell_volume", "oi", "typical")
@@ -49,6 +49,11 @@ _T_EPS = 1e-6
 def interval_index(t: np.ndarray | float, interval_s: float, t0: float = 0.0) -> np.ndarray:
     """Return the index k of the interval ``(t0 + k·interval_s, t0 + (k+1)·interval_s]`` of t."""
     return np.floor((np.asarray(t, dtype=np.float64) - t0 - _T_EPS) / interval_s).astype(np.int64)
+
+
+def no_candles() -> pd.DataFrame:
+    """Return a candle table with no rows (the columns of :data:`CANDLE_COLUMNS`)."""
+    return pd.DataFrame({c: np.zeros(0) for c in CANDLE_COLUMNS})
 
 
 def _check_interval(interval_s: float) -> float:
@@ -80,7 +85,7 @@ def candles(trades: pd.DataFrame, series: pd.DataFrame, interval_s: float = 60.0
     tt = trades["t"].to_numpy(dtype=np.float64)
     st = series["t"].to_numpy(dtype=np.float64)
     if len(tt) == 0 and len(st) == 0:
-        return pd.DataFrame({c: np.zeros(0) for c in CANDLE_COLUMNS})
+        return no_candles()
     times = np.concatenate([tt, st])
     k_lo = int(interval_index(times.min(), interval_s, t0))
     n = int(interval_index(times.max(), interval_s, t0)) - k_lo + 1

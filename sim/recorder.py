@@ -20,6 +20,7 @@ from sim.exchange.codes import FLAG_LIQUIDATION, SELL
 from sim.exchange.layouts import LIQUIDATION_DTYPE
 from sim.heatmap import true_heatmap
 from sim.model import NO_OWNER, MarketModel
+from sim.public_data import no_candles
 from sim.result import HuntRecord, RunResult, hunt_table
 
 SERIES_COLUMNS = ("t", "last", "mid", "best_bid", "best_ask", "mark", "index", "fundamental",
@@ -139,10 +140,10 @@ class Recorder:
                     key = f"{venue}.{name}"
                     self.invariant_failures[key] = self.invariant_failures.get(key, 0) + 1
 
-    def result(self, model: MarketModel, manifest: dict,
-               hunts: Iterable[HuntRecord] = ()) -> RunResult:
+    def result(self, model: MarketModel, manifest: dict, hunts: Iterable[HuntRecord] = (),
+               warm_candles: pd.DataFrame | None = None) -> RunResult:
         """Return the run's tables (the model's final state included) with the whales'
-        finished ``hunts``."""
+        finished ``hunts`` and the public candles of a warm start's past (none: no rows)."""
         self.check_invariants(model)
         kinds = _owner_kinds(model)
         series = pd.DataFrame(self.series[: self.n_rows], columns=list(self.columns))
@@ -170,7 +171,8 @@ class Recorder:
         return RunResult(manifest=manifest, series=series, trades=trades,
                          liquidations=liquidations, funding=funding,
                          accounts=_account_table(model, kinds), events=events, heatmap=heatmap,
-                         hunts=hunt_table(hunts))
+                         hunts=hunt_table(hunts),
+                         warm_candles=no_candles() if warm_candles is None else warm_candles)
 
 
 def _or_nan(value: float | None) -> float:

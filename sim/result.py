@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TABLES = ("series", "trades", "liquidations", "funding", "accounts", "events", "hunts")
+from sim.public_data import no_candles
+
+TABLES = ("series", "trades", "liquidations", "funding", "accounts", "events", "hunts",
+          "warm_candles")
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ class RunResult:
         accounts: the final state of every perp account.
         events: whale phases, scheduled events.
         hunts: one row per finished whale hunt (``HuntRecord``'s fields).
+        warm_candles: the public 1-minute candles of a warm start's simulated past, closing
+            at or before 0 (``agents.warm_start.past_candles``; no rows on a cold start).
         heatmap: the true heatmap: ``t`` (T), ``price_edges`` (P+1), ``long`` and ``short`` (T x P)
             notional (USD) of open positions whose liquidation price lies in each bin.
     """
@@ -143,6 +148,7 @@ class RunResult:
     events: pd.DataFrame
     heatmap: dict[str, np.ndarray]
     hunts: pd.DataFrame
+    warm_candles: pd.DataFrame
 
     def write(self, directory: str | Path) -> Path:
         """Write the run directory ``directory`` atomically; return its path.
@@ -175,7 +181,10 @@ class RunResult:
         path = Path(directory)
         if not (path / "manifest.json").is_file():
             raise FileNotFoundError(f"{path} is not a run directory (no manifest.json)")
-        tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in TABLES}
+        # A run directory written before warm_candles existed reads as a cold start.
+        tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in TABLES
+                  if name != "warm_candles" or (path / f"{name}.parquet").is_file()}
+        tables.setdefault("warm_candles", no_candles())
         with np.load(path / "heatmap_true.npz") as npz:
             heatmap = {key: npz[key] for key in npz.files}
         manifest = json.loads((path / "manifest.json").read_text())

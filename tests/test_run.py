@@ -14,7 +14,8 @@ from scenarios.schema import load_scenario
 
 SHORT = ("duration_s=900", "agents.retail.count=500", "agents.whale.active_from_s=120")
 FILES = ("series.parquet", "trades.parquet", "liquidations.parquet", "funding.parquet",
-         "accounts.parquet", "events.parquet", "hunts.parquet", "heatmap_true.npz")
+         "accounts.parquet", "events.parquet", "hunts.parquet", "warm_candles.parquet",
+         "heatmap_true.npz")
 
 
 def _cli_run(out, seed=3, *extra):

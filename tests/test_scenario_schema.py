@@ -236,15 +236,17 @@ def test_a_regime_changes_the_fundamental_and_the_crowd_from_its_time_on():
                  "events": [{"kind": "regime", "at_s": 60, "drift_per_year": 2.0,
                              "long_bias": 0.8}]}
     market = build_market(load_scenario("calm", overrides))
-    model, (crowd,) = market.model, market.agents["retail"]
+    model = market.model
+    crowds = [market.agents[kind][0] for kind in ("retail", "holder", "scalper")]
     while model.t < 59.0:
         model.step()
-    assert (model.fundamental.mu, crowd.params.long_bias) == (0.0, 0.5)
+    assert model.fundamental.mu == 0.0
+    assert [crowd.params.long_bias for crowd in crowds] == [0.5, 0.5, 0.5]
     while model.t < 60.0:
         model.step()
     # drift and lean as the regime names them; the volatility it leaves alone stays 0.5
     assert (model.fundamental.mu, model.fundamental.sigma) == (2.0, 0.5)
-    assert crowd.params.long_bias == 0.8
+    assert [crowd.params.long_bias for crowd in crowds] == [0.8, 0.8, 0.8]
     assert ("regime drift_per_year=2 long_bias=0.8" in
             [kind for _, _, kind, _ in model.events])
 
