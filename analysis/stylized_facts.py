@@ -110,6 +110,17 @@ def dead_zone_share(funding: pd.DataFrame, interest_rate: float,
     return float((np.abs(funding["rate"] - interest_rate) <= tolerance).mean())
 
 
+def funding_tail(funding: pd.DataFrame) -> dict[str, float]:
+    """Return the 95th percentile of the funding rate (linear interpolation) and the share of
+    settlements with a negative rate: the two figures, beside the dead-zone share, that tell a
+    crowded market's funding from a calm one's (Binance BTCUSDT 2020-2023: 0.062 % and 13.5 %)."""
+    if funding.empty:
+        return {"funding_p95": float("nan"), "funding_negative_share": float("nan")}
+    rate = funding["rate"].to_numpy(dtype=np.float64)
+    return {"funding_p95": float(np.percentile(rate, 95)),
+            "funding_negative_share": float((rate < 0.0).mean())}
+
+
 def largest_oi_drop(series: pd.DataFrame, window_s: float = 1800.0,
                     min_level: float = 0.5) -> float:
     """Return the largest fall of open interest within ``window_s``, as a fraction of its level.
@@ -213,6 +224,7 @@ def stylized_facts(series: pd.DataFrame, funding: pd.DataFrame,
         "funding_dead_zone_share": dead_zone_share(funding, interest_rate),
         "funding_mean": float(funding["rate"].mean()) if len(funding) else float("nan"),
         "funding_min": float(funding["rate"].min()) if len(funding) else float("nan"),
+        **funding_tail(funding),
         "largest_oi_drop_30m": largest_oi_drop(series, 1800.0),
         "heatmap_top5pct_share": (heatmap_concentration(heatmap["long"], heatmap["short"])
                                   if heatmap is not None else float("nan")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from analysis.stylized_facts import (
     autocorrelation,
     dead_zone_share,
     excess_kurtosis,
+    funding_tail,
     largest_oi_drop,
     log_returns,
 )
@@ -41,6 +44,16 @@ def test_dead_zone_share_counts_settlements_at_the_runs_interest_rate():
     funding = pd.DataFrame({"rate": [0.0001, 0.0001, 0.0003, -0.0002]})
     assert dead_zone_share(funding, 0.0001) == pytest.approx(0.5)
     assert dead_zone_share(funding, 0.0003) == pytest.approx(0.25)
+
+
+def test_the_funding_tail_is_the_95th_percentile_and_the_negative_share():
+    # 20 settlements: 0.01 % x 17, then 0.03 %, 0.05 % and -0.02 %. Sorted, the 95th
+    # percentile sits at position 0.95 x 19 = 18.05: 0.03 % + 0.05 x (0.05 % - 0.03 %) = 0.031 %.
+    funding = pd.DataFrame({"rate": [0.0001] * 17 + [0.0003, 0.0005, -0.0002]})
+    tail = funding_tail(funding)
+    assert tail["funding_p95"] == pytest.approx(0.00031)
+    assert tail["funding_negative_share"] == pytest.approx(1 / 20)
+    assert math.isnan(funding_tail(funding.iloc[:0])["funding_p95"])
 
 
 def test_largest_oi_drop_finds_the_fall_inside_the_window():

@@ -15,8 +15,15 @@ import pytest
 
 from agents.params import HolderParams, RetailParams, ScalperParams
 from agents.retail import OPEN, RetailCrowd
-from agents.warm_start import (SECONDS_PER_YEAR, Trade, WarmPositions, match_trades,
-                               past_candles, past_path, warm_start)
+from agents.warm_start import (
+    SECONDS_PER_YEAR,
+    Trade,
+    WarmPositions,
+    match_trades,
+    past_candles,
+    past_path,
+    warm_start,
+)
 from analysis.accuracy import estimated_map, pearson
 from scenarios.runner import run
 from scenarios.schema import ScenarioError, load_scenario
