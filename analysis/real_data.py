@@ -1,4 +1,4 @@
-"""Real 1-minute klines: read and check a file in Binance's layout, return its closes.
+"""Real 1-minute klines and funding rates: read and check a file in Binance's layout.
 
 Two layouts are accepted, told apart by the first line:
 
@@ -9,6 +9,10 @@ Two layouts are accepted, told apart by the first line:
 - without a header, Binance's raw kline files: 12 columns, ``open_time, open, high, low,
   close, volume, close_time, quote_volume, count, taker_buy_volume, taker_buy_quote_volume,
   ignore`` (Binance's 'Kline/Candlestick Data' page).
+
+A funding file (:func:`read_funding`) is a CSV with a header naming a ``funding_rate``
+column (the shared four years' layout) or ``fundingRate`` (Binance's 'Get Funding Rate
+History' field), one settlement per row, rates as fractions (0.0001 is 0.01 %).
 
 Open times are epoch milliseconds (microseconds, as in Binance's spot archives since 2025,
 are recognized by their size). The bars must be strictly increasing and a whole number of
@@ -34,7 +38,12 @@ _MICROSECONDS_ABOVE = 10**14
 
 
 class KlineFileError(ValueError):
-    """A kline file that cannot be read or fails a check; the message names the file."""
+    """A kline or funding file that cannot be read or fails a check; the message names the
+    file."""
+
+
+FUNDING_COLUMNS = ("funding_rate", "fundingrate")
+"""The rate column of a funding file, lower-cased: the shared file's, Binance's."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,36 @@ def read_klines(path: str | Path) -> Klines:
     gaps = step > BAR_MS
     return Klines(path=path, open_time_ms=open_time_ms, close=close, n_gaps=int(gaps.sum()),
                   n_missing_bars=int((step[gaps] // BAR_MS - 1).sum()))
+
+
+def read_funding(path: str | Path) -> np.ndarray:
+    """Return the funding rates (fractions per interval) of the funding CSV at ``path``.
+
+    Raises:
+        KlineFileError: the file is missing or unreadable, has no rate column, no rows, or a
+            rate that is not a finite number.
+    """
+    path = Path(path)
+
+    def fail(problem: str) -> KlineFileError:
+        return KlineFileError(f"{path}: {problem}")
+
+    if not path.is_file():
+        raise fail("no such file")
+    try:
+        frame = pd.read_csv(path, dtype=str, skipinitialspace=True)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise fail(f"cannot be read as CSV ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise fail("is empty") from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    column = next((c for c in FUNDING_COLUMNS if c in frame.columns), None)
+    if column is None:
+        raise fail(f"no funding rate column (expected funding_rate or fundingRate; found "
+                   f"{', '.join(frame.columns)})")
+    if frame.empty:
+        raise fail("no settlements")
+    return _numeric_column(frame[column], column, 2, fail)
 
 
 def kline_log_returns(klines: Klines) -> np.ndarray:

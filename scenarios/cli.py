@@ -163,33 +163,41 @@ class _progress_bar:
               metavar="FILE.csv",
               help="Real 1-minute klines (Binance's layout, with or without a header) whose "
                    "return facts are printed beside the scenarios'; repeatable.")
+@click.option("--compare-funding", "funding_paths", multiple=True,
+              type=click.Path(dir_okay=False), metavar="FILE.csv",
+              help="A real funding history (a funding_rate or fundingRate column, one "
+                   "settlement per row) whose dead-zone share, 95th percentile and negative "
+                   "share are printed beside the scenarios'; repeatable.")
 @click.option("--figure", "figure_path", type=click.Path(dir_okay=False), default=None,
               help="With --compare, write the comparison figure (|r| autocorrelation by lag, "
                    "return distribution) to this PNG; no figure without it.")
 @click.option("--skip-s", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Leave the first SECONDS of every run out of the facts (a burn-in).")
 def realism(scenarios: tuple[str, ...], seeds: int, overrides: tuple[str, ...],
-            csv_path: str | None, compare_paths: tuple[str, ...], figure_path: str | None,
-            skip_s: float) -> None:
+            csv_path: str | None, compare_paths: tuple[str, ...],
+            funding_paths: tuple[str, ...], figure_path: str | None, skip_s: float) -> None:
     """Measure stylized facts of SCENARIOS over many seeds and check the realism bounds.
 
     With --compare FILE.csv a second table follows: each scenario's return facts (median and
     min-max over seeds) beside those of each real file, all measured on 1-minute log returns
     of the close by the same functions; a return across a gap in a file is dropped. A bad
     file is reported in one line, exit code 2, before any run. The exit code is 1 when a
-    realism bound fails, as without --compare.
+    realism bound fails, as without --compare. --compare-funding FILE.csv adds the funding
+    facts (the share of settlements at the 0.01 % dead zone, the 95th percentile, the share
+    negative) beside a real funding history's.
     """
     from scenarios.realism import check_bounds, realism_table
 
     for name in scenarios:
         load_scenario_or_exit(name, overrides)
-    real = []
-    if compare_paths:
+    real, real_funding = [], []
+    if compare_paths or funding_paths:
         from analysis.real_data import KlineFileError
-        from scenarios.realism import real_facts
+        from scenarios.realism import real_facts, real_funding_facts
 
         with user_errors(KlineFileError):
             real = [real_facts(path) for path in compare_paths]
+            real_funding = [real_funding_facts(path) for path in funding_paths]
     table = realism_table(scenarios, range(seeds), overrides, keep_returns=bool(real),
                           skip_s=skip_s)
     returns = table.pop("returns_1m") if real else None
@@ -198,22 +206,22 @@ def realism(scenarios: tuple[str, ...], seeds: int, overrides: tuple[str, ...],
     bounds = check_bounds(table)
     with_pd_options = bounds.to_string(index=False, float_format=lambda x: f"{x:.4g}")
     click.echo(with_pd_options)
-    if real:
+    if real or real_funding:
         from scenarios.realism import compare_table
 
         click.echo("")
-        click.echo(compare_table(table, real).to_string(index=False))
-        for one in real:
-            if one.n_gaps:
-                click.echo(f"{one.name}: {one.n_gaps} gap(s), {one.n_missing_bars} missing "
-                           "minute(s); the returns across them are dropped")
-        if figure_path:
-            from analysis.figures import realism_compare_figure, save
+        click.echo(compare_table(table, real, real_funding).to_string(index=False))
+    for one in real:
+        if one.n_gaps:
+            click.echo(f"{one.name}: {one.n_gaps} gap(s), {one.n_missing_bars} missing "
+                       "minute(s); the returns across them are dropped")
+    if real and figure_path:
+        from analysis.figures import realism_compare_figure, save
 
-            simulated = {name: list(returns[group.index])
-                         for name, group in table.groupby("scenario", sort=False)}
-            fig = realism_compare_figure({one.name: one.returns_1m for one in real}, simulated)
-            click.echo(f"figure: {save(fig, figure_path)}")
+        simulated = {name: list(returns[group.index])
+                     for name, group in table.groupby("scenario", sort=False)}
+        fig = realism_compare_figure({one.name: one.returns_1m for one in real}, simulated)
+        click.echo(f"figure: {save(fig, figure_path)}")
     if not bounds["passed"].all():
         raise SystemExit(1)
 

@@ -5,7 +5,9 @@ in parallel processes, and returns one row of ``analysis.stylized_facts.stylized
 run. ``REALISM_BOUNDS`` are the loose bounds a realistic market meets (issue: 'Realism').
 
 ``compare_table(table, [real_facts("week.csv")])`` sets the scenarios' return facts beside those
-of real kline files (``analysis.real_data``), measured by the same functions.
+of real kline files (``analysis.real_data``), measured by the same functions;
+``compare_table(table, [], [real_funding_facts("funding.csv")])`` their funding facts beside a
+real funding history's.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.analyze import recorded_exchange
-from analysis.real_data import kline_log_returns, read_klines
-from analysis.stylized_facts import log_returns, return_facts, stylized_facts
+from analysis.real_data import kline_log_returns, read_funding, read_klines
+from analysis.stylized_facts import (dead_zone_share, funding_tail, log_returns, return_facts,
+                                     stylized_facts)
 
 # (fact, scenario or "*" for every scenario, low, high): a run passes a bound when low <= x <= high.
 REALISM_BOUNDS: tuple[tuple[str, str, float, float], ...] = (
@@ -56,6 +59,13 @@ COMPARED_FACTS: tuple[tuple[str, str], ...] = (
     ("hill_tail_index_1m", "Hill index, top 2.5 % |r|"),
 )
 """(fact key, label) of the return facts set beside real data's, in the table's order."""
+
+COMPARED_FUNDING_FACTS: tuple[tuple[str, str], ...] = (
+    ("funding_dead_zone_share", "funding: share at the dead zone"),
+    ("funding_p95", "funding: 95th percentile"),
+    ("funding_negative_share", "funding: share negative"),
+)
+"""(fact key, label) of the funding facts set beside a real funding history's."""
 
 
 def facts_of_run(scenario: str, seed: int, overrides: Sequence[str] = (),
@@ -128,17 +138,44 @@ def real_facts(path: str) -> RealFacts:
                      n_gaps=klines.n_gaps, n_missing_bars=klines.n_missing_bars)
 
 
-def compare_table(table: pd.DataFrame, real: Sequence[RealFacts]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class RealFunding:
+    """The funding facts of a real funding history."""
+
+    name: str
+    facts: dict[str, float]
+    n_settlements: int
+
+
+def real_funding_facts(path: str, interest_rate: float = 0.0001) -> RealFunding:
+    """Return the funding facts (``COMPARED_FUNDING_FACTS``) of the funding CSV at ``path``,
+    the dead zone at ``interest_rate`` per interval (Binance's 0.01 % per 8 h).
+
+    Raises:
+        analysis.real_data.KlineFileError: the file is missing or fails a check.
+    """
+    rates = pd.DataFrame({"rate": read_funding(path)})
+    facts = {"funding_dead_zone_share": dead_zone_share(rates, interest_rate),
+             **funding_tail(rates)}
+    return RealFunding(name=os.path.basename(path), facts=facts, n_settlements=len(rates))
+
+
+def compare_table(table: pd.DataFrame, real: Sequence[RealFacts],
+                  real_funding: Sequence[RealFunding] = ()) -> pd.DataFrame:
     """Return one row per compared fact: each scenario's "median (min .. max)" over seeds, then
-    one column "real: <file name>" per real file."""
+    one column "real: <file name>" per real file. The return facts come with kline files,
+    the funding facts with funding files."""
     rows = []
-    for key, label in COMPARED_FACTS:
+    compared = [(key, label, real) for key, label in COMPARED_FACTS if real]
+    compared += [(key, label, real_funding) for key, label in COMPARED_FUNDING_FACTS
+                 if real_funding]
+    for key, label, files in compared:
         row = {"fact": label}
         for name, group in table.groupby("scenario", sort=False):
             values = group[key].astype(float)
             row[name] = (f"{_fmt(values.median())} "
                          f"({_fmt(values.min())} .. {_fmt(values.max())})")
-        for one in real:
+        for one in files:
             row[f"real: {one.name}"] = _fmt(one.facts[key])
         rows.append(row)
     return pd.DataFrame(rows)

@@ -1,16 +1,19 @@
-"""Real kline files: both layouts, gaps, bad files, and `liqsim realism --compare`."""
+"""Real kline and funding files: both kline layouts, gaps, bad files, and `liqsim realism
+--compare` / `--compare-funding`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analysis.real_data import KlineFileError, kline_log_returns, read_klines
+from analysis.real_data import KlineFileError, kline_log_returns, read_funding, read_klines
 from analysis.stylized_facts import return_facts
 from scenarios.cli import main
+from scenarios.realism import RealFunding, compare_table, real_funding_facts
 
 T0_MS = 1_748_390_400_000  # 2025-05-28 00:00 UTC
 SHARED_WEEK = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -140,3 +143,77 @@ def test_the_shared_week_has_the_facts_its_readme_states():
     for lag, value in ((1, 0.25), (10, 0.14), (30, 0.12), (60, 0.10)):
         assert facts[f"acf_abs_lag{lag}"] == pytest.approx(value, abs=0.005), lag
     assert facts["hill_tail_index_1m"] == pytest.approx(3.8, abs=0.05)
+
+
+# ---------------------------------------------------------------------- funding histories
+
+SHARED_FUNDING = SHARED_WEEK.parent / "binance_usdm_BTCUSDT_funding_8h_2020-2023.csv"
+
+
+def write_funding(path: Path, rates: list[float], column: str = "funding_rate") -> Path:
+    """Write ``rates`` one settlement per row, 8 h apart, in the shared file's layout."""
+    lines = [f"funding_time_ms,funding_time_utc,{column}"]
+    lines += [f"{T0_MS + i * 28_800_000},2025-05-28T00:00:00Z,{r}" for i, r in enumerate(rates)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("column", ["funding_rate", "fundingRate"])
+def test_a_funding_history_gives_its_dead_zone_share_tail_and_negative_share(tmp_path, column):
+    # 10 settlements: 0.01 % x 6, 0.03 %, 0.08 %, -0.005 %, -0.02 %. At the dead zone 6 / 10;
+    # negative 2 / 10; sorted, the 95th percentile sits at 0.95 x 9 = 8.55, between 0.03 %
+    # (position 8) and 0.08 % (position 9): 0.03 % + 0.55 x 0.05 % = 0.0575 %.
+    rates = [0.0001] * 6 + [0.0003, 0.0008, -0.00005, -0.0002]
+    path = write_funding(tmp_path / "funding.csv", rates, column)
+    real = real_funding_facts(str(path))
+    assert real.n_settlements == 10 and real.name == "funding.csv"
+    assert real.facts["funding_dead_zone_share"] == pytest.approx(0.6)
+    assert real.facts["funding_negative_share"] == pytest.approx(0.2)
+    assert real.facts["funding_p95"] == pytest.approx(0.000575)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("funding_time_ms,rate\n1,0.0001\n", "no funding rate column"),
+    ("funding_time_ms,funding_rate\n", "no settlements"),
+    ("funding_time_ms,funding_rate\n1,0.0001\n2,abc\n", "non-numeric 'funding_rate' 'abc' on line 3"),
+    ("", "is empty"),
+])
+def test_a_bad_funding_file_is_named_with_its_problem(tmp_path, text, problem):
+    path = tmp_path / "bad_funding.csv"
+    path.write_text(text)
+    with pytest.raises(KlineFileError, match="bad_funding.csv") as info:
+        read_funding(path)
+    assert problem in str(info.value)
+
+
+def test_realism_compare_funding_on_a_bad_file_exits_2_before_any_run(tmp_path):
+    bad = tmp_path / "funding.csv"
+    bad.write_text("funding_time_ms,rate\n1,0.0001\n")
+    result = CliRunner().invoke(main, ["realism", "calm", "--seeds", "1",
+                                       "--compare-funding", str(bad)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"{bad}: no funding rate column (expected funding_rate or fundingRate; found "
+        "funding_time_ms, rate)"]
+
+
+def test_compare_table_sets_the_funding_facts_beside_the_real_history():
+    table = pd.DataFrame({"scenario": ["regimes", "regimes"], "seed": [0, 1],
+                          "funding_dead_zone_share": [0.4, 0.6], "funding_p95": [0.0004, 0.0006],
+                          "funding_negative_share": [0.1, 0.3]})
+    real = RealFunding("funding.csv", {"funding_dead_zone_share": 0.41, "funding_p95": 0.00062,
+                                       "funding_negative_share": 0.135}, 4383)
+    out = compare_table(table, [], [real])
+    assert list(out["fact"]) == ["funding: share at the dead zone", "funding: 95th percentile",
+                                 "funding: share negative"]
+    # The median of two seeds is their mean: (0.4 + 0.6) / 2 = 0.5.
+    assert out["regimes"][0] == "0.5 (0.4 .. 0.6)"
+    assert list(out["real: funding.csv"]) == ["0.41", "0.00062", "0.135"]
+
+
+@pytest.mark.skipif(not SHARED_FUNDING.is_file(), reason="../shared/data is not present")
+def test_the_shared_funding_has_the_figures_the_issue_states():
+    real = real_funding_facts(str(SHARED_FUNDING))
+    assert real.facts["funding_dead_zone_share"] == pytest.approx(0.41, abs=0.005)
+    assert real.facts["funding_p95"] == pytest.approx(0.00062, abs=0.000005)
+    assert real.facts["funding_negative_share"] == pytest.approx(0.135, abs=0.0005)
