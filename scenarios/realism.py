@@ -22,8 +22,13 @@ import pandas as pd
 
 from analysis.analyze import recorded_exchange
 from analysis.real_data import kline_log_returns, read_funding, read_klines
-from analysis.stylized_facts import (dead_zone_share, funding_tail, log_returns, return_facts,
-                                     stylized_facts)
+from analysis.stylized_facts import (
+    dead_zone_share,
+    funding_tail,
+    log_returns,
+    return_facts,
+    stylized_facts,
+)
 
 # (fact, scenario or "*" for every scenario, low, high): a run passes a bound when low <= x <= high.
 REALISM_BOUNDS: tuple[tuple[str, str, float, float], ...] = (

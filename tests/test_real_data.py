@@ -175,7 +175,8 @@ def test_a_funding_history_gives_its_dead_zone_share_tail_and_negative_share(tmp
 @pytest.mark.parametrize("text, problem", [
     ("funding_time_ms,rate\n1,0.0001\n", "no funding rate column"),
     ("funding_time_ms,funding_rate\n", "no settlements"),
-    ("funding_time_ms,funding_rate\n1,0.0001\n2,abc\n", "non-numeric 'funding_rate' 'abc' on line 3"),
+    ("funding_time_ms,funding_rate\n1,0.0001\n2,abc\n",
+     "non-numeric 'funding_rate' 'abc' on line 3"),
     ("", "is empty"),
 ])
 def test_a_bad_funding_file_is_named_with_its_problem(tmp_path, text, problem):
