@@ -73,22 +73,8 @@ def read_klines(path: str | Path) -> Klines:
             a whole number of minutes apart, or fewer than two bars.
     """
     path = Path(path)
-
-    def fail(problem: str) -> KlineFileError:
-        return KlineFileError(f"{path}: {problem}")
-
-    if not path.is_file():
-        raise fail("no such file")
-    try:
-        with path.open(encoding="utf-8") as handle:
-            first = handle.readline().strip()
-        has_header = bool(first) and not _is_number(first.split(",")[0])
-        frame = pd.read_csv(path, header=0 if has_header else None, dtype=str,
-                            skipinitialspace=True)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise fail(f"cannot be read as CSV ({exc})") from None
-    except pd.errors.EmptyDataError:
-        raise fail("is empty") from None
+    fail = _failure(path)
+    frame, has_header = _read_csv(path, fail, detect_header=True)
     if has_header:
         frame.columns = [str(c).strip().lower() for c in frame.columns]
         time_column = next((c for c in TIME_COLUMNS if c in frame.columns), None)
@@ -140,18 +126,8 @@ def read_funding(path: str | Path) -> np.ndarray:
             rate that is not a finite number.
     """
     path = Path(path)
-
-    def fail(problem: str) -> KlineFileError:
-        return KlineFileError(f"{path}: {problem}")
-
-    if not path.is_file():
-        raise fail("no such file")
-    try:
-        frame = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise fail(f"cannot be read as CSV ({exc})") from None
-    except pd.errors.EmptyDataError:
-        raise fail("is empty") from None
+    fail = _failure(path)
+    frame, _ = _read_csv(path, fail, detect_header=False)
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     column = next((c for c in FUNDING_COLUMNS if c in frame.columns), None)
     if column is None:
@@ -167,6 +143,34 @@ def kline_log_returns(klines: Klines) -> np.ndarray:
     r = np.diff(np.log(klines.close))
     r[np.diff(klines.open_time_ms) != BAR_MS] = np.nan
     return r
+
+
+def _failure(path: Path):
+    """Return ``fail(problem)``: the error that names ``path`` and its problem."""
+    def fail(problem: str) -> KlineFileError:
+        return KlineFileError(f"{path}: {problem}")
+    return fail
+
+
+def _read_csv(path: Path, fail, *, detect_header: bool) -> tuple[pd.DataFrame, bool]:
+    """Return the CSV at ``path`` as strings and whether its first line is a header (with
+    ``detect_header``, unless its first field is a number; otherwise always). Raise
+    ``fail(...)`` for a missing, unreadable or empty file."""
+    if not path.is_file():
+        raise fail("no such file")
+    try:
+        has_header = True
+        if detect_header:
+            with path.open(encoding="utf-8") as handle:
+                first = handle.readline().strip()
+            has_header = bool(first) and not _is_number(first.split(",")[0])
+        frame = pd.read_csv(path, header=0 if has_header else None, dtype=str,
+                            skipinitialspace=True)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise fail(f"cannot be read as CSV ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise fail("is empty") from None
+    return frame, has_header
 
 
 def _is_number(text: str) -> bool:
