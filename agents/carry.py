@@ -21,9 +21,9 @@ proportion to the decisions drawn, not to ``count``. At a decision the trader:
 3. ``p > entry_bps``: sells ``clip_notional`` of perp (at the index) within its position
    limit, then buys on spot the BTC quantity the perp leg filled; ``p < -entry_bps``: the
    mirror trade. The limit is ``max_position_notional`` times ``min(1, (|p| - entry_bps) /
-   (full_bps - entry_bps))``: basis capital is an upward-sloping supply (He & Krishnamurthy
-   2013; Shleifer & Vishny 1997, 'The limits of arbitrage': arbitrageurs commit more capital
-   the wider the spread), so a crowd that keeps buying lifts the premium smoothly, instead of
+   (full_bps - entry_bps))``: basis capital is an upward-sloping supply (Shleifer & Vishny
+   1997, 'The limits of arbitrage': capital-constrained arbitrageurs commit more the wider
+   the spread), so a crowd that keeps buying lifts the premium smoothly, instead of
    meeting free capital up to a wall and none past it. Without ``full_bps`` the whole
    capital is committed from ``entry_bps``;
 4. ``|p| < exit_bps`` with a position: closes one clip of the perp leg (reduce-only), then the
